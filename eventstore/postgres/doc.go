@@ -1,0 +1,36 @@
+// Package postgres is the PostgreSQL event store (lib/pq + sqlx), the
+// production single-node backend.
+//
+// Open connects, forces synchronous_commit=on, and runs Migrate (idempotent;
+// the migrate subcommand may call it alone). Tables:
+//
+//	streams(stream_id PK, version, last_hash)
+//	events(global_position identity, tx_id xid8 DEFAULT pg_current_xact_id(),
+//	       stream_id, stream_version, event_id uuid UNIQUE, event_type,
+//	       data text, metadata text, recorded_at,
+//	       PRIMARY KEY (tx_id, global_position), UNIQUE (stream_id, stream_version))
+//
+// data and metadata are text, not jsonb, because the hash chain covers the
+// bytes exactly as appended; cast to jsonb in queries that need operators.
+//
+// Append is one statement per attempt: for an exact version an UPDATE of
+// the stream row guarded by the expected version, for a new stream an
+// INSERT … ON CONFLICT DO NOTHING, joined in a CTE with the INSERT of the
+// events from unnest()ed arrays. Zero rows means the check failed (or the
+// ids exist: see eventstore.CheckReappend). Any and StreamExists read the
+// current head and retry on conflict. The previous event's hash comes from
+// a bounded in-process cache filled by Append and ReadStream, or from the
+// stream row (one primary-key SELECT) on a miss. No advisory lock and no
+// NOTIFY sit on the append path: both serialise writers.
+//
+// Position is (tx_id, global_position). ReadAll returns only rows with
+// tx_id below the current snapshot's xmin, in (tx_id, global_position)
+// order: an event that commits late is never passed over, at the price
+// that a write transaction left open anywhere on the server (xids are
+// server-wide) holds back $all until it ends. Keep ledger-database
+// transactions short.
+//
+// Changed is an in-process broadcast after commit; other processes' appends
+// are only seen by polling. DB and WriteTx let read models share the
+// database.
+package postgres

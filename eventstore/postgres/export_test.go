@@ -1,0 +1,18 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/payledger/payledger/eventstore"
+)
+
+// AppendInTx runs the store's append statement inside tx, which the test
+// keeps open, so that it can prove $all readers wait for it. It does not
+// touch the head cache or wake readers: the transaction may never commit.
+func AppendInTx(ctx context.Context, s *Store, tx *sql.Tx, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	q := func(ctx context.Context, st *sql.Stmt, args ...any) (*sql.Rows, error) {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return s.append(ctx, q, false, stream, expected, events)
+}

@@ -1,0 +1,57 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+)
+
+// schema is idempotent. data and metadata are text, not jsonb: the hash
+// chain covers the exact bytes appended, and jsonb would re-format them
+// (whitespace, key order, duplicate keys). Queries that need JSON operators
+// cast: data::jsonb.
+const schema = `
+CREATE TABLE IF NOT EXISTS streams (
+	stream_id  text   PRIMARY KEY,
+	version    bigint NOT NULL CHECK (version > 0),
+	last_hash  bytea  NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+	global_position bigint      GENERATED ALWAYS AS IDENTITY,
+	tx_id           xid8        NOT NULL DEFAULT pg_current_xact_id(),
+	stream_id       text        NOT NULL,
+	stream_version  bigint      NOT NULL CHECK (stream_version > 0),
+	event_id        uuid        NOT NULL,
+	event_type      text        NOT NULL,
+	data            text        NOT NULL,
+	metadata        text        NOT NULL,
+	recorded_at     timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (tx_id, global_position),
+	CONSTRAINT events_event_id_key UNIQUE (event_id),
+	CONSTRAINT events_stream_id_stream_version_key UNIQUE (stream_id, stream_version)
+);
+`
+
+// migrationLock is the advisory-lock key that serialises concurrent
+// migrations from several processes starting at once. It is only taken by
+// Migrate, never on the append path.
+const migrationLock = 0x706c6564676572 // "pledger"
+
+// Migrate creates the store's tables if they do not exist. Open calls it;
+// it is safe to call again and from several processes at once.
+func (s *Store) Migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("eventstore/postgres: migrate: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
+		return fmt.Errorf("eventstore/postgres: migrate: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, schema); err != nil {
+		return fmt.Errorf("eventstore/postgres: migrate: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("eventstore/postgres: migrate: %w", err)
+	}
+	return nil
+}

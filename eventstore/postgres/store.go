@@ -1,0 +1,468 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/payledger/payledger/eventstore"
+)
+
+// Store is the PostgreSQL event store. It is safe for concurrent use.
+type Store struct {
+	db *sqlx.DB
+
+	appendNew, appendExact, headOf, readStream, readAll, byIDs *sql.Stmt
+
+	mu      sync.Mutex
+	changed chan struct{}
+
+	heads headCache
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// MaxConns bounds the connection pool Open creates. Idle connections are
+// kept up to the same number: closing and reopening connections under a
+// burst of appenders costs more than the appends.
+const MaxConns = 40
+
+// Open connects to the database at url (a postgres:// URL or a key=value
+// connection string), forces synchronous_commit=on for its sessions, runs
+// Migrate and prepares the store's statements.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	dsn, err := withSyncCommit(dsn)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore/postgres: %w", err)
+	}
+	db.SetMaxOpenConns(MaxConns)
+	db.SetMaxIdleConns(MaxConns)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("eventstore/postgres: connect: %w", err)
+	}
+	s := &Store{db: db, changed: make(chan struct{})}
+	s.heads.init()
+	if err := s.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// withSyncCommit makes every session of the pool commit durably, whatever
+// the server's default: a ledger acknowledgement must survive a crash.
+func withSyncCommit(dsn string) (string, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", fmt.Errorf("eventstore/postgres: database URL: %w", err)
+		}
+		q := u.Query()
+		q.Set("synchronous_commit", "on")
+		u.RawQuery = q.Encode()
+		return u.String(), nil
+	}
+	return dsn + " synchronous_commit=on", nil
+}
+
+// DB is the store's connection pool, for read models that live in the same
+// database (their own tables; never write to streams or events).
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+// WriteTx runs fn in a read-write transaction on the store's pool and
+// commits it when fn returns nil. It exists so that read-model code can be
+// written once for this store and the SQLite one, where writes must go
+// through the store's single writer.
+func (s *Store) WriteTx(ctx context.Context, fn func(*sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Close closes the pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Changed returns a channel closed by the next append through this Store.
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+func (s *Store) notify() {
+	s.mu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+const selectCols = `global_position, tx_id, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at`
+
+func (s *Store) prepare(ctx context.Context) error {
+	// The append statements are one round trip each: the stream's version
+	// check (or creation) and the event rows happen in one statement, so no
+	// lock is held across round trips and concurrent appenders to different
+	// streams never wait on each other.
+	const insertEvents = `
+INSERT INTO events (stream_id, stream_version, event_id, event_type, data, metadata)
+SELECT $1, $2::bigint + e.ord, e.id, e.typ, e.data, e.meta
+FROM unnest($4::uuid[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS e(id, typ, data, meta, ord)
+WHERE EXISTS (SELECT 1 FROM s)
+RETURNING global_position, tx_id`
+	stmts := []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&s.appendNew, `
+WITH s AS (
+	INSERT INTO streams (stream_id, version, last_hash)
+	VALUES ($1, $2::bigint + cardinality($4::uuid[]), $3)
+	ON CONFLICT (stream_id) DO NOTHING
+	RETURNING 1
+)` + insertEvents},
+		{&s.appendExact, `
+WITH s AS (
+	UPDATE streams SET version = $2::bigint + cardinality($4::uuid[]), last_hash = $3
+	WHERE stream_id = $1 AND version = $2::bigint
+	RETURNING 1
+)` + insertEvents},
+		{&s.headOf, `SELECT version, last_hash FROM streams WHERE stream_id = $1`},
+		{&s.readStream, `SELECT ` + selectCols + ` FROM events
+WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version`},
+		// Rows of transactions that may still be running are held back
+		// (tx_id at or above the snapshot's xmin), with everything after
+		// them, so a reader never passes over an event that commits late.
+		{&s.readAll, `SELECT ` + selectCols + ` FROM events
+WHERE (tx_id, global_position) > ($1::xid8, $2::bigint)
+  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY tx_id, global_position LIMIT $3`},
+		{&s.byIDs, `SELECT ` + selectCols + ` FROM events WHERE event_id = ANY($1::uuid[])`},
+	}
+	for _, st := range stmts {
+		p, err := s.db.PrepareContext(ctx, st.sql)
+		if err != nil {
+			return fmt.Errorf("eventstore/postgres: prepare: %w", err)
+		}
+		*st.dst = p
+	}
+	return nil
+}
+
+// querier runs one of the store's prepared statements; the test hook runs
+// them inside a caller's transaction instead.
+type querier func(ctx context.Context, st *sql.Stmt, args ...any) (*sql.Rows, error)
+
+func direct(ctx context.Context, st *sql.Stmt, args ...any) (*sql.Rows, error) {
+	return st.QueryContext(ctx, args...)
+}
+
+// Append implements eventstore.Store.
+func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	res, err := s.append(ctx, direct, true, stream, expected, events)
+	if err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func (s *Store) append(ctx context.Context, q querier, committed bool, stream string, expected eventstore.ExpectedVersion, events []eventstore.EventData) (eventstore.AppendResult, error) {
+	if stream == "" {
+		return eventstore.AppendResult{}, fmt.Errorf("%w: empty stream name", eventstore.ErrInvalidEvent)
+	}
+	evs, err := eventstore.Normalize(events)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if len(evs) == 0 {
+		h, err := s.fetchHead(ctx, stream)
+		if err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		if !expected.Allows(h.version) {
+			return eventstore.AppendResult{}, wrongVersion(stream, expected, h.version)
+		}
+		return eventstore.AppendResult{NextExpected: h.version}, nil
+	}
+	ids := pq.Array(eventstore.IDs(evs))
+	types := make([]string, len(evs))
+	datas := make([]string, len(evs))
+	metas := make([]string, len(evs))
+	for i, e := range evs {
+		types[i], datas[i] = e.Type, string(e.Data)
+	}
+	fresh := false // whether the head below was read from the database just now
+	for {
+		var h head
+		switch v, exact := expected.Exact(); {
+		case expected.IsNoStream():
+		case exact:
+			if c, ok := s.heads.get(stream); ok && c.version == v {
+				h = c
+			} else if h, err = s.fetchHead(ctx, stream); err != nil {
+				return eventstore.AppendResult{}, err
+			}
+		default: // Any, StreamExists
+			c, ok := s.heads.get(stream)
+			if !ok || fresh {
+				if c, err = s.fetchHead(ctx, stream); err != nil {
+					return eventstore.AppendResult{}, err
+				}
+				fresh = true
+			}
+			h = c
+		}
+		if !expected.Allows(h.version) {
+			return s.failed(ctx, stream, expected, evs, h.version)
+		}
+		prev := h.hash
+		for i, e := range evs {
+			m, sum, err := eventstore.ChainMetadata(prev, stream, h.version+uint64(i)+1, e)
+			if err != nil {
+				return eventstore.AppendResult{}, fmt.Errorf("%w: %v", eventstore.ErrInvalidEvent, err)
+			}
+			metas[i], prev = string(m), sum
+		}
+		st := s.appendExact
+		if h.version == 0 {
+			st = s.appendNew
+		}
+		pos, n, err := scanPositions(q(ctx, st, stream, int64(h.version), prev, ids, pq.Array(types), pq.Array(datas), pq.Array(metas)))
+		switch {
+		case isUniqueViolation(err, "events_event_id_key"):
+			return s.failed(ctx, stream, expected, evs, h.version)
+		case isUniqueViolation(err, "events_stream_id_stream_version_key"):
+			n = 0 // another appender got there first; same as a failed check
+		case err != nil:
+			return eventstore.AppendResult{}, fmt.Errorf("eventstore/postgres: append to %s: %w", stream, err)
+		}
+		if n == 0 {
+			if expected.IsAny() || expected.IsStreamExists() {
+				if found, err := s.eventsByID(ctx, evs); err != nil || len(found) > 0 {
+					if err != nil {
+						return eventstore.AppendResult{}, err
+					}
+					return eventstore.CheckReappend(stream, evs, found)
+				}
+				s.heads.forget(stream)
+				fresh = true
+				continue // someone else appended in between: retry on the new head
+			}
+			return s.failed(ctx, stream, expected, evs, h.version)
+		}
+		next := h.version + uint64(len(evs))
+		if committed {
+			s.heads.put(stream, head{version: next, hash: prev})
+			s.notify()
+		}
+		return eventstore.AppendResult{NextExpected: next, Position: pos}, nil
+	}
+}
+
+// failed decides an append whose version check failed or whose ids
+// collided: an exact re-append returns the earlier result, other used ids
+// are duplicates, and otherwise it is a version conflict.
+func (s *Store) failed(ctx context.Context, stream string, expected eventstore.ExpectedVersion, evs []eventstore.EventData, seen uint64) (eventstore.AppendResult, error) {
+	found, err := s.eventsByID(ctx, evs)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if len(found) > 0 {
+		return eventstore.CheckReappend(stream, evs, found)
+	}
+	s.heads.forget(stream)
+	if h, err := s.fetchHead(ctx, stream); err == nil {
+		seen = h.version
+	}
+	return eventstore.AppendResult{}, wrongVersion(stream, expected, seen)
+}
+
+func wrongVersion(stream string, expected eventstore.ExpectedVersion, current uint64) error {
+	return fmt.Errorf("%w: stream %s is at version %d, expected %s", eventstore.ErrWrongVersion, stream, current, expected)
+}
+
+func (s *Store) eventsByID(ctx context.Context, evs []eventstore.EventData) ([]eventstore.RecordedEvent, error) {
+	rows, err := s.byIDs.QueryContext(ctx, pq.Array(eventstore.IDs(evs)))
+	if err != nil {
+		return nil, fmt.Errorf("eventstore/postgres: look up event ids: %w", err)
+	}
+	return scanEvents(rows, 0)
+}
+
+func scanPositions(rows *sql.Rows, err error) (last eventstore.Position, n int, _ error) {
+	if err != nil {
+		return last, 0, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p eventstore.Position
+		if err := rows.Scan(&p.Prepare, &p.Commit); err != nil {
+			return last, 0, err
+		}
+		if last.Less(p) {
+			last = p
+		}
+		n++
+	}
+	return last, n, rows.Err()
+}
+
+func isUniqueViolation(err error, constraint string) bool {
+	var pe *pq.Error
+	return errors.As(err, &pe) && pe.Code == "23505" && pe.Constraint == constraint
+}
+
+func (s *Store) fetchHead(ctx context.Context, stream string) (head, error) {
+	var h head
+	var v int64
+	err := s.headOf.QueryRowContext(ctx, stream).Scan(&v, &h.hash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return head{}, nil
+	case err != nil:
+		return head{}, fmt.Errorf("eventstore/postgres: read head of %s: %w", stream, err)
+	}
+	h.version = uint64(v)
+	s.heads.put(stream, h)
+	return h, nil
+}
+
+// ReadStream implements eventstore.Store.
+func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) ([]eventstore.RecordedEvent, error) {
+	rows, err := s.readStream.QueryContext(ctx, stream, int64(from))
+	if err != nil {
+		return nil, fmt.Errorf("eventstore/postgres: read %s: %w", stream, err)
+	}
+	evs, err := scanEvents(rows, 0)
+	if err != nil {
+		return nil, err
+	}
+	if n := len(evs); n > 0 {
+		// The application reads a stream before appending to it, so the
+		// next append finds the previous hash here.
+		if h, err := eventstore.LastHash(evs[n-1].Metadata); err == nil {
+			s.heads.put(stream, head{version: evs[n-1].StreamVersion, hash: h})
+		}
+	}
+	return evs, nil
+}
+
+// ReadAll implements eventstore.Store.
+func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit int) ([]eventstore.RecordedEvent, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.readAll.QueryContext(ctx, strconv.FormatUint(after.Commit, 10), int64(after.Prepare), limit)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore/postgres: read $all: %w", err)
+	}
+	return scanEvents(rows, limit)
+}
+
+// Head returns the position of the last event ReadAll can return now
+// (Start when there is none).
+func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
+	var p eventstore.Position
+	err := s.db.QueryRowContext(ctx, `SELECT tx_id, global_position FROM events
+WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY tx_id DESC, global_position DESC LIMIT 1`).Scan(&p.Commit, &p.Prepare)
+	if errors.Is(err, sql.ErrNoRows) {
+		return eventstore.Start, nil
+	}
+	if err != nil {
+		return p, fmt.Errorf("eventstore/postgres: head: %w", err)
+	}
+	return p, nil
+}
+
+func scanEvents(rows *sql.Rows, capHint int) ([]eventstore.RecordedEvent, error) {
+	defer rows.Close()
+	out := make([]eventstore.RecordedEvent, 0, capHint)
+	for rows.Next() {
+		var e eventstore.RecordedEvent
+		var version int64
+		if err := rows.Scan(&e.Position.Prepare, &e.Position.Commit, &e.Stream, &version, &e.ID, &e.Type, &e.Data, &e.Metadata, &e.RecordedAt); err != nil {
+			return nil, fmt.Errorf("eventstore/postgres: scan event: %w", err)
+		}
+		e.StreamVersion = uint64(version)
+		e.RecordedAt = e.RecordedAt.UTC()
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("eventstore/postgres: read events: %w", err)
+	}
+	return out, nil
+}
+
+// head is what the next append to a stream needs: the stream's version and
+// its last event's hash. Both are immutable once committed, so a cached
+// value is never wrong, only possibly behind (then the version check fails
+// and the store reads the head again).
+type head struct {
+	version uint64
+	hash    []byte
+}
+
+// headCache bounds memory for stores that touch millions of streams: when
+// full it drops an arbitrary slice of entries, which only costs a SELECT.
+type headCache struct {
+	mu sync.Mutex
+	m  map[string]head
+}
+
+const headCacheSize = 1 << 16
+
+func (c *headCache) init() { c.m = make(map[string]head) }
+
+func (c *headCache) get(stream string) (head, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h, ok := c.m[stream]
+	return h, ok
+}
+
+func (c *headCache) put(stream string, h head) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[stream]; ok && old.version > h.version {
+		return
+	}
+	if len(c.m) >= headCacheSize {
+		n := 0
+		for k := range c.m {
+			delete(c.m, k)
+			if n++; n >= headCacheSize/8 {
+				break
+			}
+		}
+	}
+	c.m[stream] = h
+}
+
+func (c *headCache) forget(stream string) {
+	c.mu.Lock()
+	delete(c.m, stream)
+	c.mu.Unlock()
+}

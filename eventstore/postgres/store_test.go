@@ -1,0 +1,111 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/payledger/payledger/eventstore"
+	"github.com/payledger/payledger/eventstore/postgres"
+	"github.com/payledger/payledger/eventstore/storetest"
+	"github.com/payledger/payledger/internal/pgtest"
+)
+
+func open(t *testing.T) *postgres.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := postgres.Open(ctx, pgtest.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) eventstore.Store { return open(t) })
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx := context.Background()
+	if _, err := s.Append(ctx, "m", eventstore.NoStream, storetest.Event("x", `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	if evs, err := s.ReadStream(ctx, "m", 0); err != nil || len(evs) != 1 {
+		t.Fatalf("after Migrate: %d events, %v", len(evs), err)
+	}
+}
+
+// TestReadAllWaitsForHeldTransaction holds an append's transaction open
+// while later appends commit: $all must not return the later events (they
+// would be passed over when the held one commits), and after the commit it
+// returns all of them, the held one first.
+func TestReadAllWaitsForHeldTransaction(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	if _, err := s.Append(ctx, "before", eventstore.NoStream, storetest.Event("x", `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	held := storetest.Event("held", `{}`)
+	if _, err := postgres.AppendInTx(ctx, s, tx, "held", eventstore.NoStream, held); err != nil {
+		t.Fatal(err)
+	}
+	var later []string
+	for i := 0; i < 3; i++ {
+		e := storetest.Event("later", `{}`)
+		if _, err := s.Append(ctx, "later", eventstore.Any, e); err != nil {
+			t.Fatal(err)
+		}
+		later = append(later, e.ID)
+	}
+	evs, err := s.ReadAll(ctx, eventstore.Start, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Stream != "before" {
+		t.Fatalf("ReadAll with a transaction held open returned %d events (%v); want only the one committed before it", len(evs), streams(evs))
+	}
+	head, err := s.Head(ctx)
+	if err != nil || head != evs[0].Position {
+		t.Fatalf("Head = %v, %v; want %v", head, err, evs[0].Position)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	evs, err = s.ReadAll(ctx, evs[0].Position, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]string{held.ID}, later...)
+	if len(evs) != len(want) {
+		t.Fatalf("after commit ReadAll returned %d events, want %d", len(evs), len(want))
+	}
+	for i, e := range evs {
+		if e.ID != want[i] {
+			t.Fatalf("event %d is %s (%s), want %s", i, e.ID, e.Stream, want[i])
+		}
+	}
+}
+
+func streams(evs []eventstore.RecordedEvent) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Stream)
+	}
+	return out
+}
