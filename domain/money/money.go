@@ -23,6 +23,12 @@ var (
 // NUMERIC column or a provider's integer minor units (int64).
 const maxDigits = 15
 
+// maxInput bounds the text Parse looks at. The longest sensible amount is
+// 15 integer digits, a point and 18 decimals; the bound leaves room for
+// leading zeros while keeping hostile megabyte-long digit strings away from
+// big-number parsing, whose cost grows faster than linearly.
+const maxInput = 64
+
 // Currency is an upper-case ISO 4217 code (or a crypto code such as USDT)
 // with its minor-unit exponent.
 type Currency struct {
@@ -82,6 +88,9 @@ func parseDecimal(s string) (decimal.Decimal, error) {
 	if s == "" {
 		return decimal.Decimal{}, fmt.Errorf("%w: empty", ErrInvalidAmount)
 	}
+	if len(s) > maxInput {
+		return decimal.Decimal{}, fmt.Errorf("%w: longer than %d characters", ErrInvalidAmount, maxInput)
+	}
 	if s[0] == '-' {
 		return decimal.Decimal{}, fmt.Errorf("%w: %q", ErrNegative, s)
 	}
@@ -138,7 +147,10 @@ func (m Money) Currency() Currency { return m.currency }
 // IsZero reports whether the amount is zero.
 func (m Money) IsZero() bool { return m.amount.IsZero() }
 
-// Minor returns the amount in integer minor units.
+// Minor returns the amount in integer minor units. It fits int64 for every
+// currency with an exponent up to 3 at any accepted size; for 18-decimal
+// coins (ETH) it overflows above about 9.2 units, so callers handling those
+// use Amount().Shift(exponent) instead.
 func (m Money) Minor() int64 { return m.amount.Shift(m.currency.Exponent).IntPart() }
 
 // String formats the amount with exactly the currency's decimals ("100.50").
