@@ -1,0 +1,58 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/payledger/payledger/eventstore"
+)
+
+// checkpointSchema is shared by all projections. Positions are stored as
+// BIGINT: Postgres transaction ids and SQLite row ids both fit in 63 bits.
+const checkpointSchema = `CREATE TABLE IF NOT EXISTS projection_checkpoints (
+	name        TEXT PRIMARY KEY,
+	commit_pos  BIGINT NOT NULL,
+	prepare_pos BIGINT NOT NULL,
+	updated_at  BIGINT NOT NULL
+)`
+
+func migrateCheckpoints(ctx context.Context, tx *sqlx.Tx) error {
+	_, err := tx.ExecContext(ctx, checkpointSchema)
+	return err
+}
+
+// Queryer is a *sqlx.DB or *sqlx.Tx.
+type Queryer interface {
+	sqlx.QueryerContext
+	sqlx.ExecerContext
+	Rebind(string) string
+}
+
+// LoadCheckpoint reads a projection's checkpoint (Start when none).
+func LoadCheckpoint(ctx context.Context, q Queryer, name string) (eventstore.Position, error) {
+	var c, p int64
+	err := q.QueryRowxContext(ctx, q.Rebind(
+		`SELECT commit_pos, prepare_pos FROM projection_checkpoints WHERE name = ?`), name).Scan(&c, &p)
+	if errors.Is(err, sql.ErrNoRows) {
+		return eventstore.Start, nil
+	}
+	if err != nil {
+		return eventstore.Start, fmt.Errorf("projections: checkpoint of %s: %w", name, err)
+	}
+	return eventstore.Position{Commit: uint64(c), Prepare: uint64(p)}, nil
+}
+
+func saveCheckpoint(ctx context.Context, tx *sqlx.Tx, name string, pos eventstore.Position, nowMicro int64) error {
+	_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO projection_checkpoints (name, commit_pos, prepare_pos, updated_at)
+VALUES (?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET commit_pos = excluded.commit_pos, prepare_pos = excluded.prepare_pos, updated_at = excluded.updated_at`),
+		name, int64(pos.Commit), int64(pos.Prepare), nowMicro)
+	if err != nil {
+		return fmt.Errorf("projections: save checkpoint of %s: %w", name, err)
+	}
+	return nil
+}

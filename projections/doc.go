@@ -1,0 +1,24 @@
+// Package projections turns the event log into read models.
+//
+// A Projection owns some tables and knows how to apply a batch of recorded
+// events to them. A Runner feeds one projection from the store's global
+// order ($all), starting after the projection's checkpoint, and commits the
+// projection's rows and the new checkpoint in ONE transaction: a crash
+// between the two is impossible, so every event takes effect exactly once
+// (idempotent by position). A Set runs every projection of the process, one
+// Runner each, and offers WaitFor (read-your-writes), Rebuild (drop, reset,
+// replay) and Verify (replay in a rolled-back transaction and diff against
+// the live rows).
+//
+// Rules for implementers of Projection:
+//   - write only through the *sqlx.Tx handed to Apply/Reset/Migrate, with
+//     "?" placeholders passed through tx.Rebind, so one query text serves
+//     PostgreSQL (lib/pq) and SQLite (modernc);
+//   - times are stored as BIGINT unix microseconds and amounts as TEXT
+//     decimal strings (summed with shopspring/decimal, never float), so the
+//     two dialects store identical values;
+//   - Apply must be deterministic in the events alone (no wall clock, no
+//     randomness), otherwise a rebuild would not equal the live rows;
+//   - in-memory caches are allowed but must be dropped by Reset and must
+//     survive a rolled-back Apply (check stream versions, see States).
+package projections

@@ -1,0 +1,306 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/payledger/payledger/eventstore"
+)
+
+// Set is every projection of a process, one Runner each.
+type Set struct {
+	b       Backend
+	dialect Dialect
+	opts    Options
+	runners []*Runner
+	byName  map[string]*Runner
+}
+
+// NewSet builds runners for projs over the backend. Names must be unique.
+// Call Migrate, then Run (serve) or CatchUp/Rebuild (CLI).
+func NewSet(b Backend, opts Options, projs ...Projection) (*Set, error) {
+	opts.defaults()
+	d, err := DialectOf(b.DB().DriverName())
+	if err != nil {
+		return nil, err
+	}
+	s := &Set{b: b, dialect: d, opts: opts, byName: map[string]*Runner{}}
+	for _, p := range projs {
+		if _, dup := s.byName[p.Name()]; dup {
+			return nil, fmt.Errorf("projections: duplicate projection %q", p.Name())
+		}
+		r := newRunner(b, p, opts)
+		s.runners = append(s.runners, r)
+		s.byName[p.Name()] = r
+	}
+	return s, nil
+}
+
+// Dialect is the read-model database's dialect.
+func (s *Set) Dialect() Dialect { return s.dialect }
+
+// Names lists the projections in registration order.
+func (s *Set) Names() []string {
+	out := make([]string, len(s.runners))
+	for i, r := range s.runners {
+		out[i] = r.Name()
+	}
+	return out
+}
+
+// Runner returns the named runner (nil if unknown).
+func (s *Set) Runner(name string) *Runner { return s.byName[name] }
+
+// Migrate creates the checkpoint table and every projection's tables.
+func (s *Set) Migrate(ctx context.Context) error {
+	return s.b.WriteTx(ctx, func(tx *sqlx.Tx) error {
+		if err := migrateCheckpoints(ctx, tx); err != nil {
+			return fmt.Errorf("projections: migrate checkpoints: %w", err)
+		}
+		for _, r := range s.runners {
+			if err := r.p.Migrate(ctx, tx, s.dialect); err != nil {
+				return fmt.Errorf("projections: migrate %s: %w", r.Name(), err)
+			}
+		}
+		return nil
+	})
+}
+
+// Run starts every runner and blocks until ctx is done.
+func (s *Set) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, r := range s.runners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = r.Run(ctx)
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// CatchUp brings every projection to the store's current end.
+func (s *Set) CatchUp(ctx context.Context) error {
+	for _, r := range s.runners {
+		if err := r.CatchUp(ctx); err != nil {
+			return fmt.Errorf("projections: %s: %w", r.Name(), err)
+		}
+	}
+	return nil
+}
+
+// WaitFor returns when every projection has committed pos (read-your-
+// writes for a caller that just appended at pos). Bound it with ctx.
+func (s *Set) WaitFor(ctx context.Context, pos eventstore.Position) error {
+	for _, r := range s.runners {
+		if err := r.WaitFor(ctx, pos); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Lagging returns the names of projections whose checkpoint is behind pos
+// (for /readyz).
+func (s *Set) Lagging(pos eventstore.Position) []string {
+	var out []string
+	for _, r := range s.runners {
+		if r.Checkpoint().Less(pos) {
+			out = append(out, r.Name())
+		}
+	}
+	return out
+}
+
+// ErrUnknownProjection is returned for a name no projection has.
+var ErrUnknownProjection = errors.New("projections: unknown projection")
+
+func (s *Set) pick(name string) ([]*Runner, error) {
+	if name == "" {
+		return s.runners, nil
+	}
+	r := s.byName[name]
+	if r == nil {
+		return nil, fmt.Errorf("%w %q (known: %v)", ErrUnknownProjection, name, s.Names())
+	}
+	return []*Runner{r}, nil
+}
+
+// countEvents is the progress total; unknown (-1) if the backend's table
+// is not called events.
+func (s *Set) countEvents(ctx context.Context) int {
+	var n int
+	if err := s.b.DB().QueryRowxContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
+		return -1
+	}
+	return n
+}
+
+// Rebuild drops the named projection's rows (every projection's for ""),
+// resets its checkpoint and replays the whole log into it. progress (may
+// be nil) is called after each batch with the events done and the total
+// (-1 when unknown). Live runners of the same Set pause meanwhile.
+func (s *Set) Rebuild(ctx context.Context, name string, progress func(done, total int)) error {
+	rs, err := s.pick(name)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		total := s.countEvents(ctx)
+		if err := r.rebuild(ctx, total, progress); err != nil {
+			return fmt.Errorf("projections: rebuild %s: %w", r.Name(), err)
+		}
+	}
+	return nil
+}
+
+func (r *Runner) rebuild(ctx context.Context, total int, progress func(done, total int)) error {
+	r.work.Lock()
+	err := r.b.WriteTx(ctx, func(tx *sqlx.Tx) error {
+		if err := r.p.Reset(ctx, tx); err != nil {
+			return err
+		}
+		return saveCheckpoint(ctx, tx, r.Name(), eventstore.Start, r.opts.Now().UnixMicro())
+	})
+	r.work.Unlock()
+	if err != nil {
+		return err
+	}
+	r.setCheckpoint(eventstore.Start)
+	done := 0
+	if progress != nil {
+		progress(0, total)
+	}
+	for {
+		n, err := r.step(ctx, r.opts.RebuildBatchSize, false)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		done += n
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+}
+
+// Mismatch is one row where a read model differs from a fresh replay.
+type Mismatch struct {
+	Projection string `json:"projection"`
+	Key        string `json:"key"`
+	Live       string `json:"live"`    // empty: row missing from the live table
+	Rebuilt    string `json:"rebuilt"` // empty: row only in the live table
+}
+
+func (m Mismatch) String() string {
+	switch {
+	case m.Live == "":
+		return fmt.Sprintf("%s %s: missing from the read model (replay has %s)", m.Projection, m.Key, m.Rebuilt)
+	case m.Rebuilt == "":
+		return fmt.Sprintf("%s %s: in the read model but not in a replay (%s)", m.Projection, m.Key, m.Live)
+	default:
+		return fmt.Sprintf("%s %s: read model %s, replay %s", m.Projection, m.Key, m.Live, m.Rebuilt)
+	}
+}
+
+var errRollback = errors.New("projections: verify rolls back")
+
+// Verify replays every comparable projection (those implementing Dumper)
+// from Start up to its checkpoint inside a transaction that is rolled
+// back, and diffs the result against the live rows. An empty result means
+// every read model equals a fresh replay. The names of projections that
+// cannot be compared are skipped (see Dumper).
+func (s *Set) Verify(ctx context.Context) ([]Mismatch, error) {
+	var out []Mismatch
+	for _, r := range s.runners {
+		if _, ok := r.p.(Dumper); !ok {
+			continue
+		}
+		ms, err := r.verify(ctx)
+		if err != nil {
+			return out, fmt.Errorf("projections: verify %s: %w", r.Name(), err)
+		}
+		out = append(out, ms...)
+	}
+	return out, nil
+}
+
+func (r *Runner) verify(ctx context.Context) ([]Mismatch, error) {
+	r.work.Lock()
+	defer r.work.Unlock()
+	clone := r.p.Clone()
+	var out []Mismatch
+	err := r.b.WriteTx(ctx, func(tx *sqlx.Tx) error {
+		cp, err := LoadCheckpoint(ctx, tx, r.Name())
+		if err != nil {
+			return err
+		}
+		live, err := r.p.(Dumper).Dump(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := clone.Reset(ctx, tx); err != nil {
+			return err
+		}
+		pos := eventstore.Start
+		for pos.Less(cp) {
+			batch, err := r.b.ReadAll(ctx, pos, r.opts.RebuildBatchSize)
+			if err != nil {
+				return err
+			}
+			if len(batch) == 0 {
+				break
+			}
+			cut := len(batch)
+			for i, e := range batch {
+				if cp.Less(e.Position) {
+					cut = i
+					break
+				}
+			}
+			if cut > 0 {
+				if err := clone.Apply(ctx, tx, batch[:cut]); err != nil {
+					return err
+				}
+			}
+			if cut < len(batch) {
+				break
+			}
+			pos = batch[len(batch)-1].Position
+		}
+		fresh, err := clone.(Dumper).Dump(ctx, tx)
+		if err != nil {
+			return err
+		}
+		out = diff(r.Name(), live, fresh)
+		return errRollback
+	})
+	if !errors.Is(err, errRollback) {
+		return nil, err
+	}
+	return out, nil
+}
+
+func diff(name string, live, fresh map[string]string) []Mismatch {
+	var out []Mismatch
+	for k, v := range live {
+		if f, ok := fresh[k]; !ok || f != v {
+			out = append(out, Mismatch{Projection: name, Key: k, Live: v, Rebuilt: f})
+		}
+	}
+	for k, f := range fresh {
+		if _, ok := live[k]; !ok {
+			out = append(out, Mismatch{Projection: name, Key: k, Rebuilt: f})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
