@@ -96,6 +96,16 @@ type RecordCallback struct {
 	Body        string
 }
 
+// RecordMismatch flags a payment whose status at the provider contradicts
+// the ledger. It never changes the payment: a human decides. Repeating it
+// for an already flagged payment changes nothing.
+type RecordMismatch struct {
+	PaymentID string
+	Detail    string
+}
+
+func (RecordMismatch) isCommand() {}
+
 func (Create) isCommand()          {}
 func (IssueLink) isCommand()       {}
 func (ConsumeLink) isCommand()     {}

@@ -46,6 +46,8 @@ func Decide(s State, cmd Command, now time.Time) ([]Event, error) {
 		return decideRecordFailed(s, c, now)
 	case Refund:
 		return decideRefund(s, c, now)
+	case RecordMismatch:
+		return decideRecordMismatch(s, c, now)
 	case RecordCallback:
 		return []Event{CallbackReceived{
 			Provider: c.Provider, ProviderRef: c.ProviderRef, Status: c.Status,
@@ -418,4 +420,17 @@ func decideRefund(s State, c Refund, now time.Time) ([]Event, error) {
 		RefundID: c.RefundID, Amount: c.Amount.String(), Currency: c.Amount.Currency().Code,
 		Reason: c.Reason, At: now,
 	}}, nil
+}
+
+func decideRecordMismatch(s State, c RecordMismatch, now time.Time) ([]Event, error) {
+	p, ok := findPayment(s, c.PaymentID)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrPaymentNotFound, c.PaymentID)
+	}
+	for _, f := range p.Flags {
+		if f == FlagProviderStatusMismatch {
+			return nil, nil // flagged once is enough: the human sees it already
+		}
+	}
+	return []Event{Flagged{PaymentID: p.ID, Flag: FlagProviderStatusMismatch, Detail: c.Detail, At: now}}, nil
 }

@@ -69,6 +69,12 @@ const (
 	FlagDuplicatePayment Flag = "duplicate_payment" // processed after the invoice was already paid
 	FlagAmountMismatch   Flag = "amount_mismatch"   // processed amount differs from what was due
 	FlagCurrencyMismatch Flag = "currency_mismatch" // processed in another currency
+	// FlagProviderStatusMismatch: the provider's status API contradicts the
+	// ledger (e.g. processed here, failed there).
+	FlagProviderStatusMismatch Flag = "provider_status_mismatch"
+	// FlagUnmatchedCallback: a provider callback named no known invoice or
+	// payment; it is kept on the stream "callbacks-<provider>".
+	FlagUnmatchedCallback Flag = "unmatched_callback"
 )
 
 // Created opens an invoice.
