@@ -7,11 +7,12 @@
 //	streams(stream_id PK, version, last_hash)
 //	events(global_position identity, tx_id xid8 DEFAULT pg_current_xact_id(),
 //	       stream_id, stream_version, event_id uuid UNIQUE, event_type,
-//	       data text, metadata text, recorded_at,
+//	       data json, metadata json, recorded_at,
 //	       PRIMARY KEY (tx_id, global_position), UNIQUE (stream_id, stream_version))
 //
-// data and metadata are text, not jsonb, because the hash chain covers the
-// bytes exactly as appended; cast to jsonb in queries that need operators.
+// data and metadata are json, not jsonb, because the hash chain covers the
+// bytes exactly as appended (json keeps them verbatim; jsonb re-formats);
+// cast to jsonb in queries that need its operators.
 //
 // Append is one statement per attempt: for an exact version an UPDATE of
 // the stream row guarded by the expected version, for a new stream an

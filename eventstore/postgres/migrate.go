@@ -5,10 +5,11 @@ import (
 	"fmt"
 )
 
-// schema is idempotent. data and metadata are text, not jsonb: the hash
-// chain covers the exact bytes appended, and jsonb would re-format them
-// (whitespace, key order, duplicate keys). Queries that need JSON operators
-// cast: data::jsonb.
+// schema is idempotent. data and metadata are json, not jsonb: json keeps
+// the exact bytes appended (whitespace, key order), which the hash chain
+// covers, while jsonb would re-format them. json also costs the reader
+// nothing to decode. Queries that need jsonb operators cast: data::jsonb.
+// data is NULL for an event appended with empty data.
 const schema = `
 CREATE TABLE IF NOT EXISTS streams (
 	stream_id  text   PRIMARY KEY,
@@ -22,8 +23,8 @@ CREATE TABLE IF NOT EXISTS events (
 	stream_version  bigint      NOT NULL CHECK (stream_version > 0),
 	event_id        uuid        NOT NULL,
 	event_type      text        NOT NULL,
-	data            text        NOT NULL,
-	metadata        text        NOT NULL,
+	data            json,
+	metadata        json        NOT NULL,
 	recorded_at     timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (tx_id, global_position),
 	CONSTRAINT events_event_id_key UNIQUE (event_id),

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -20,7 +21,7 @@ import (
 type Store struct {
 	db *sqlx.DB
 
-	appendNew, appendExact, headOf, readStream, readAll, byIDs *sql.Stmt
+	appendNew, appendExact, headOf, readStream, byIDs *sql.Stmt
 
 	mu      sync.Mutex
 	changed chan struct{}
@@ -119,7 +120,17 @@ func (s *Store) notify() {
 	s.mu.Unlock()
 }
 
-const selectCols = `global_position, tx_id, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at`
+// recorded_at is read as Unix microseconds: parsing timestamp text is a
+// large share of a replay's client time.
+const selectCols = `global_position, tx_id, stream_id, stream_version, event_id, event_type, data, metadata, round(date_part('epoch', recorded_at) * 1e6)::int8`
+
+// readAllSQL holds back rows of transactions that may still be running
+// (tx_id at or above the snapshot's xmin), with everything after them, so
+// a reader never passes over an event that commits late.
+const readAllSQL = `SELECT ` + selectCols + ` FROM events
+WHERE (tx_id, global_position) > ($1::xid8, $2::bigint)
+  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY tx_id, global_position LIMIT $3`
 
 func (s *Store) prepare(ctx context.Context) error {
 	// The append statements are one round trip each: the stream's version
@@ -128,7 +139,7 @@ func (s *Store) prepare(ctx context.Context) error {
 	// streams never wait on each other.
 	const insertEvents = `
 INSERT INTO events (stream_id, stream_version, event_id, event_type, data, metadata)
-SELECT $1, $2::bigint + e.ord, e.id, e.typ, e.data, e.meta
+SELECT $1, $2::bigint + e.ord, e.id, e.typ, NULLIF(e.data, '')::json, e.meta::json
 FROM unnest($4::uuid[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS e(id, typ, data, meta, ord)
 WHERE EXISTS (SELECT 1 FROM s)
 RETURNING global_position, tx_id`
@@ -155,10 +166,6 @@ WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version`},
 		// Rows of transactions that may still be running are held back
 		// (tx_id at or above the snapshot's xmin), with everything after
 		// them, so a reader never passes over an event that commits late.
-		{&s.readAll, `SELECT ` + selectCols + ` FROM events
-WHERE (tx_id, global_position) > ($1::xid8, $2::bigint)
-  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY tx_id, global_position LIMIT $3`},
 		{&s.byIDs, `SELECT ` + selectCols + ` FROM events WHERE event_id = ANY($1::uuid[])`},
 	}
 	for _, st := range stmts {
@@ -374,7 +381,9 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit in
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.readAll.QueryContext(ctx, strconv.FormatUint(after.Commit, 10), int64(after.Prepare), limit)
+	// Not a prepared statement: after a few runs PostgreSQL would switch it
+	// to a generic plan that cannot see the LIMIT and sorts the table.
+	rows, err := s.db.QueryContext(ctx, readAllSQL, strconv.FormatUint(after.Commit, 10), int64(after.Prepare), limit)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore/postgres: read $all: %w", err)
 	}
@@ -397,23 +406,73 @@ ORDER BY tx_id DESC, global_position DESC LIMIT 1`).Scan(&p.Commit, &p.Prepare)
 	return p, nil
 }
 
+// scanEvents is the replay hot path: the driver's raw bytes are copied
+// into one arena per batch instead of one allocation per column, and the
+// few distinct stream and type names of a batch are shared.
 func scanEvents(rows *sql.Rows, capHint int) ([]eventstore.RecordedEvent, error) {
 	defer rows.Close()
 	out := make([]eventstore.RecordedEvent, 0, capHint)
+	var gp, tx, stream, version, id, typ, data, meta sql.RawBytes
+	var at int64
+	var arena []byte
+	names := make(map[string]string)
+	intern := func(b []byte) string {
+		if s, ok := names[string(b)]; ok {
+			return s
+		}
+		s := string(b)
+		names[s] = s
+		return s
+	}
 	for rows.Next() {
 		var e eventstore.RecordedEvent
-		var version int64
-		if err := rows.Scan(&e.Position.Prepare, &e.Position.Commit, &e.Stream, &version, &e.ID, &e.Type, &e.Data, &e.Metadata, &e.RecordedAt); err != nil {
+		if err := rows.Scan(&gp, &tx, &stream, &version, &id, &typ, &data, &meta, &at); err != nil {
 			return nil, fmt.Errorf("eventstore/postgres: scan event: %w", err)
 		}
-		e.StreamVersion = uint64(version)
-		e.RecordedAt = e.RecordedAt.UTC()
+		var ok1, ok2, ok3 bool
+		e.Position.Prepare, ok1 = parseUint(gp)
+		e.Position.Commit, ok2 = parseUint(tx)
+		e.StreamVersion, ok3 = parseUint(version)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, fmt.Errorf("eventstore/postgres: scan event: bad number in %q/%q/%q", gp, tx, version)
+		}
+		e.Stream, e.Type, e.ID = intern(stream), intern(typ), string(id)
+		if need := len(data) + len(meta); cap(arena)-len(arena) < need {
+			arena = make([]byte, 0, max(need, 256<<10))
+		}
+		n := len(arena)
+		arena = append(arena, data...)
+		e.Data = arena[n:len(arena):len(arena)]
+		n = len(arena)
+		arena = append(arena, meta...)
+		e.Metadata = arena[n:len(arena):len(arena)]
+		if len(data) == 0 {
+			e.Data = nil
+		}
+		e.RecordedAt = time.UnixMicro(at).UTC()
 		out = append(out, e)
+		if len(names) > 4096 {
+			clear(names)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("eventstore/postgres: read events: %w", err)
 	}
 	return out, nil
+}
+
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
 }
 
 // head is what the next append to a stream needs: the stream's version and

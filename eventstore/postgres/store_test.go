@@ -56,6 +56,9 @@ func TestReadAllWaitsForHeldTransaction(t *testing.T) {
 	if _, err := s.Append(ctx, "before", eventstore.NoStream, storetest.Event("x", `{}`)); err != nil {
 		t.Fatal(err)
 	}
+	// Other databases' transactions on the same server also hold $all back
+	// for a moment (xids are server-wide): wait until "before" is visible.
+	waitFor(t, s, eventstore.Start, 1)
 	tx, err := s.DB().BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -87,10 +90,7 @@ func TestReadAllWaitsForHeldTransaction(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	evs, err = s.ReadAll(ctx, evs[0].Position, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
+	evs = waitFor(t, s, evs[0].Position, 4)
 	want := append([]string{held.ID}, later...)
 	if len(evs) != len(want) {
 		t.Fatalf("after commit ReadAll returned %d events, want %d", len(evs), len(want))
@@ -108,4 +108,23 @@ func streams(evs []eventstore.RecordedEvent) []string {
 		out = append(out, e.Stream)
 	}
 	return out
+}
+
+// waitFor polls ReadAll after pos until it returns at least n events.
+func waitFor(t *testing.T, s *postgres.Store, pos eventstore.Position, n int) []eventstore.RecordedEvent {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		evs, err := s.ReadAll(context.Background(), pos, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) >= n || time.Now().After(deadline) {
+			return evs
+		}
+		select {
+		case <-s.Changed():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
