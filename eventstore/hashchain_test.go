@@ -82,8 +82,14 @@ func TestVerifyStreamDetectsTampering(t *testing.T) {
 		version uint64
 		reason  string
 	}{
-		{"edited data", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[1].Data = []byte(`{"n":20}`); return e }, 2, "hash mismatch"},
-		{"whitespace in data", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[1].Data = []byte(`{"n": 2}`); return e }, 2, "hash mismatch"},
+		{"edited data", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent {
+			e[1].Data = []byte(`{"n":20}`)
+			return e
+		}, 2, "hash mismatch"},
+		{"whitespace in data", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent {
+			e[1].Data = []byte(`{"n": 2}`)
+			return e
+		}, 2, "hash mismatch"},
 		{"edited type", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[2].Type = "x"; return e }, 3, "hash mismatch"},
 		{"edited caller metadata", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent {
 			e[0].Metadata = []byte(strings.Replace(string(e[0].Metadata), `"x"`, `"y"`, 1))
