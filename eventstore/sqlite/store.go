@@ -27,6 +27,11 @@ type Store struct {
 	// Go instead of spinning on SQLITE_BUSY.
 	writes sync.Mutex
 
+	reqs    chan *appendReq
+	closed  chan struct{} // closed by Close
+	stopped chan struct{} // closed when the writer goroutine has ended
+	once    sync.Once
+
 	mu      sync.Mutex
 	changed chan struct{}
 }
@@ -92,7 +97,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(Readers)
 	r.SetMaxIdleConns(Readers)
-	return &Store{w: w, r: r, changed: make(chan struct{})}, nil
+	s := &Store{w: w, r: r, changed: make(chan struct{}),
+		reqs: make(chan *appendReq), closed: make(chan struct{}), stopped: make(chan struct{})}
+	go s.writer()
+	return s, nil
 }
 
 // DB is the reader pool, for read models kept in the same file. Its
@@ -118,9 +126,16 @@ func (s *Store) WriteTx(ctx context.Context, fn func(*sqlx.Tx) error) error {
 	return tx.Commit()
 }
 
-// Close closes both pools.
+// Close stops the writer (after the group it is committing) and closes
+// both pools.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	var err error
+	s.once.Do(func() {
+		close(s.closed)
+		<-s.stopped
+		err = errors.Join(s.r.Close(), s.w.Close())
+	})
+	return err
 }
 
 // Changed returns a channel closed by the next append through this Store.
@@ -137,7 +152,10 @@ func (s *Store) notify() {
 	s.mu.Unlock()
 }
 
-// Append implements eventstore.Store.
+// Append implements eventstore.Store. Appends are handed to the writer
+// goroutine, which commits every append waiting at that moment in one
+// transaction (each in its own savepoint, so one failing append does not
+// undo the others) and answers them all after the one fsync.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
 	if stream == "" {
 		return eventstore.AppendResult{}, fmt.Errorf("%w: empty stream name", eventstore.ErrInvalidEvent)
@@ -146,22 +164,114 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
+	req := &appendReq{ctx: ctx, stream: stream, expected: expected, evs: evs, done: make(chan struct{})}
+	select {
+	case s.reqs <- req:
+	case <-s.closed:
+		return eventstore.AppendResult{}, errClosed
+	case <-ctx.Done():
+		return eventstore.AppendResult{}, ctx.Err()
+	}
+	// Once queued the append may commit, so its answer is awaited even if
+	// ctx ends: returning early would hide a committed write.
+	<-req.done
+	return req.res, req.err
+}
+
+var errClosed = errors.New("eventstore/sqlite: store is closed")
+
+type appendReq struct {
+	ctx      context.Context
+	stream   string
+	expected eventstore.ExpectedVersion
+	evs      []eventstore.EventData
+
+	res  eventstore.AppendResult
+	err  error
+	done chan struct{}
+}
+
+// maxGroup bounds how many appends share one commit, so that one commit
+// never grows without limit under a flood.
+const maxGroup = 128
+
+func (s *Store) writer() {
+	defer close(s.stopped)
+	for {
+		var first *appendReq
+		select {
+		case first = <-s.reqs:
+		case <-s.closed:
+			return
+		}
+		group := []*appendReq{first}
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case r := <-s.reqs:
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+func (s *Store) commitGroup(group []*appendReq) {
 	s.writes.Lock()
 	defer s.writes.Unlock()
+	defer func() {
+		for _, r := range group {
+			close(r.done)
+		}
+	}()
+	fail := func(err error) {
+		for _, r := range group {
+			r.res, r.err = eventstore.AppendResult{}, err
+		}
+	}
+	// The group's statements do not use any one caller's context: one
+	// caller giving up must not abort the others' appends.
+	ctx := context.Background()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return eventstore.AppendResult{}, fmt.Errorf("eventstore/sqlite: begin: %w", err)
+		fail(fmt.Errorf("eventstore/sqlite: begin: %w", err))
+		return
 	}
 	defer tx.Rollback()
-	res, wrote, err := appendTx(ctx, tx, stream, expected, evs)
-	if err != nil || !wrote {
-		return res, err
+	wrote := false
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT append`); err != nil {
+			fail(fmt.Errorf("eventstore/sqlite: savepoint: %w", err))
+			return
+		}
+		var ok bool
+		r.res, ok, r.err = appendTx(ctx, tx, r.stream, r.expected, r.evs)
+		release := `RELEASE append`
+		if r.err != nil || !ok {
+			release = `ROLLBACK TO append; RELEASE append`
+		}
+		if _, err := tx.ExecContext(ctx, release); err != nil {
+			fail(fmt.Errorf("eventstore/sqlite: savepoint: %w", err))
+			return
+		}
+		wrote = wrote || ok
 	}
+	if !wrote {
+		return
+	}
+	// Answers given before the commit (re-appends, conflicts) were decided
+	// on this transaction's view, so they too wait for it and fail with it.
 	if err := tx.Commit(); err != nil {
-		return eventstore.AppendResult{}, fmt.Errorf("eventstore/sqlite: commit: %w", err)
+		fail(fmt.Errorf("eventstore/sqlite: commit: %w", err))
+		return
 	}
 	s.notify()
-	return res, nil
 }
 
 // appendTx does an append inside the writer's transaction; wrote reports
