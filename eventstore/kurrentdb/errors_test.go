@@ -36,6 +36,7 @@ func TestParseURL(t *testing.T) {
 		{"esdb://127.0.0.1:2113?tls=false", false, "127.0.0.1:2113", false},
 		{"kurrentdb://kurrentdb:2113?tls=false", false, "kurrentdb:2113", false},
 		{"kurrentdb+discover://cluster.local:2113", false, "cluster.local:2113", true},
+		{"kurrent://node:2113?tls=false", false, "node:2113", false},
 		{"esdb://node1:2113,node2:2113,node3:2113?tls=false", false, "", false},
 		{"postgres://localhost/x", true, "", false},
 		{"", true, "", false},

@@ -54,8 +54,9 @@ func WithStreamPrefix(prefix string) Option { return func(s *Store) { s.prefix =
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.logger = l } }
 
 // Open connects to the KurrentDB node or cluster at url, an esdb:// or
-// esdb+discover:// connection string (kurrentdb:// and kurrentdb+discover://
-// are accepted as the same thing), and checks that it answers.
+// esdb+discover:// connection string (kurrentdb://, kurrent:// and their
+// +discover forms are accepted as the same thing), and checks that it
+// answers.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	cfg, err := ParseURL(url)
 	if err != nil {
@@ -85,11 +86,15 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 
 // ParseURL turns a connection string into the client's configuration. It
 // exists because the client knows only the esdb schemes while KurrentDB's
-// documentation now writes kurrentdb://.
+// documentation now writes kurrentdb:// (and some tools kurrent://).
 func ParseURL(url string) (*esdb.Configuration, error) {
-	for _, scheme := range []string{"kurrentdb+discover://", "kurrentdb://"} {
-		if rest, ok := strings.CutPrefix(url, scheme); ok {
-			url = strings.Replace(scheme, "kurrentdb", "esdb", 1) + rest
+	for _, scheme := range []string{"kurrentdb", "kurrent"} {
+		if rest, ok := strings.CutPrefix(url, scheme+"+discover://"); ok {
+			url = "esdb+discover://" + rest
+			break
+		}
+		if rest, ok := strings.CutPrefix(url, scheme+"://"); ok {
+			url = "esdb://" + rest
 			break
 		}
 	}
