@@ -21,9 +21,11 @@
 //   - Re-appends: the store reads a stream whole (ledger streams are short)
 //     the first time it appends to it and keeps its ids, so an exact
 //     re-append is answered with the earlier result before anything is
-//     sent; the server's own idempotency on event ids backs this up. An id
-//     reused in another stream is detected only among the streams this
-//     process has cached: KurrentDB keys idempotency per stream.
+//     sent; the server's own idempotency on event ids backs this up when
+//     another process wrote the same events meanwhile (it then answers with
+//     the earlier revision and position, comparing ids only, not content).
+//     An id reused in another stream is detected only among the streams
+//     this process has cached: KurrentDB keys idempotency per stream.
 //   - ReadStream: a missing stream is reported by the server on the first
 //     Recv() and is an empty result; io.EOF ends the read; every other error
 //     is returned, never an empty or partial result. A tombstoned stream

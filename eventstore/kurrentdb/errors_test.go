@@ -281,3 +281,48 @@ func TestClientRenewedAfterDiscoveryGaveUp(t *testing.T) {
 		t.Fatalf("append after restart: %v", err)
 	}
 }
+
+// TestServerIdempotentWrite covers the lost acknowledgement retried from a
+// process whose cached head predates the first attempt: the store sends
+// the old revision, and the server recognises its own earlier write by the
+// event ids and answers with the original result, writing nothing.
+func TestServerIdempotentWrite(t *testing.T) {
+	t.Parallel()
+	a, srv := openFake(t, "")
+	b, err := kurrentdb.Open(ctxFor(t), srv.URL(), kurrentdb.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := ctxFor(t)
+	if _, err := a.Append(ctx, "i", eventstore.NoStream, storetest.Event("x", `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ReadStream(ctx, "i", 0); err != nil {
+		t.Fatal(err)
+	}
+	evs := []eventstore.EventData{storetest.Event("y", `{"n":1}`), storetest.Event("y", `{"n":2}`)}
+	first, err := b.Append(ctx, "i", eventstore.Exact(1), evs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := a.Append(ctx, "i", eventstore.Exact(1), evs...) // a still caches version 1
+	if err != nil || again != first {
+		t.Fatalf("retry through a stale store = %+v, %v; want the first result %+v", again, err, first)
+	}
+	got, err := a.ReadStream(ctx, "i", 0)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("stream has %d events (%v), want 3", len(got), err)
+	}
+	if err := eventstore.VerifyStream(got); err != nil {
+		t.Fatal(err)
+	}
+	// a's cache now matches the server: the next append chains correctly.
+	if _, err := a.Append(ctx, "i", eventstore.Exact(3), storetest.Event("z", `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = b.ReadStream(ctx, "i", 0)
+	if err := eventstore.VerifyStream(got); err != nil || len(got) != 4 {
+		t.Fatalf("after the retry: %d events, chain %v", len(got), err)
+	}
+}
