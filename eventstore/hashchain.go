@@ -77,20 +77,25 @@ func CanonicalMetadata(m []byte) ([]byte, error) {
 	if len(m) == 0 || string(m) == "null" {
 		return []byte("{}"), nil
 	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(m, &members); err != nil || m[0] != '{' {
-		return nil, fmt.Errorf("eventstore: metadata must be a JSON object: %s", truncate(m))
-	}
-	if _, ok := members["prev_hash"]; ok {
-		return nil, errors.New(`eventstore: metadata key "prev_hash" is reserved for the hash chain`)
-	}
-	if _, ok := members["hash"]; ok {
-		return nil, errors.New(`eventstore: metadata key "hash" is reserved for the hash chain`)
-	}
+	// Compact also validates; a valid JSON text starting with '{' is an
+	// object. This runs on every append, so the member decode below is only
+	// paid when a reserved key may be present.
 	var buf bytes.Buffer
 	buf.Grow(len(m))
-	if err := json.Compact(&buf, m); err != nil {
-		return nil, fmt.Errorf("eventstore: metadata: %w", err)
+	if err := json.Compact(&buf, m); err != nil || m[0] != '{' {
+		return nil, fmt.Errorf("eventstore: metadata must be a JSON object: %s", truncate(m))
+	}
+	if bytes.Contains(m, []byte("hash")) || bytes.Contains(m, []byte(`\u`)) {
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(m, &members); err != nil {
+			return nil, fmt.Errorf("eventstore: metadata must be a JSON object: %s", truncate(m))
+		}
+		if _, ok := members["prev_hash"]; ok {
+			return nil, errors.New(`eventstore: metadata key "prev_hash" is reserved for the hash chain`)
+		}
+		if _, ok := members["hash"]; ok {
+			return nil, errors.New(`eventstore: metadata key "hash" is reserved for the hash chain`)
+		}
 	}
 	return buf.Bytes(), nil
 }

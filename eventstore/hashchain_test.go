@@ -142,7 +142,7 @@ func mustHash(e eventstore.RecordedEvent) []byte {
 
 func TestChainMetadataRejects(t *testing.T) {
 	t.Parallel()
-	for _, m := range []string{`[1]`, `"s"`, `{"hash":"x"}`, `{"a":1,"prev_hash":"x"}`, `{bad`, `1`} {
+	for _, m := range []string{`[1]`, `"s"`, `{"hash":"x"}`, `{"\u0068ash":"x"}`, `{"a":1,"prev_hash":"x"}`, `{bad`, `1`} {
 		if _, _, err := eventstore.ChainMetadata(nil, "s", 1, eventstore.EventData{Type: "t", Metadata: []byte(m)}); err == nil {
 			t.Errorf("metadata %s accepted", m)
 		}
