@@ -227,14 +227,28 @@ func TestSubscriptionSkipsSystemEvents(t *testing.T) {
 	system("$projections-x", "ProjectionUpdated") // system stream, ordinary type
 	system("ordinary-stream", "$>")               // link event in a user stream
 	want = append(want, appendN(t, s, 2, "b")...)
+	system("$stats-127.0.0.1:2113", "$statsCollected") // after the last ledger event
 
 	p := newProjection()
-	var checkpoints []eventstore.Position
+	checkpoints := make(chan eventstore.Position, 16)
 	h := p.handler()
-	h.Checkpoint = func(pos eventstore.Position) error { checkpoints = append(checkpoints, pos); return nil }
+	h.Checkpoint = func(pos eventstore.Position) error { checkpoints <- pos; return nil }
 	follow(t, s, eventstore.Start, h)
 	p.waitFor(t, 4)
 	p.assertExactlyOnce(t, want)
+	// The filter skipped the trailing system event; the server's
+	// checkpoint tells the projection it may move its checkpoint past it.
+	select {
+	case pos := <-checkpoints:
+		p.mu.Lock()
+		lastLedger := p.positions[len(p.positions)-1]
+		p.mu.Unlock()
+		if !lastLedger.Less(pos) {
+			t.Fatalf("checkpoint %v not after the last ledger event %v", pos, lastLedger)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no checkpoint past the filtered system event")
+	}
 	all, err := s.ReadAll(ctxFor(t), eventstore.Start, 100)
 	if err != nil || len(all) != 4 {
 		t.Fatalf("ReadAll returned %d events, %v; want the 4 ledger events only", len(all), err)
