@@ -388,7 +388,16 @@ func decideRecordFailed(s State, c RecordFailed, now time.Time) ([]Event, error)
 }
 
 func decideRefund(s State, c Refund, now time.Time) ([]Event, error) {
-	if s.Status != StatusPaid && s.Status != StatusPartiallyRefunded {
+	switch s.Status {
+	case StatusPaid, StatusPartiallyRefunded:
+	case StatusExpired, StatusCancelled, StatusRefunded:
+		// A late payment, or a duplicate after a full refund, is money we
+		// hold and was flagged so someone returns it: it stays refundable,
+		// and the status does not change.
+		if s.AmountRefunded.Cmp(s.AmountPaid) >= 0 {
+			return nil, fmt.Errorf("%w: status is %s and no payment is left to refund", ErrNotPaid, s.Status)
+		}
+	default:
 		return nil, fmt.Errorf("%w: status is %s", ErrNotPaid, s.Status)
 	}
 	if c.RefundID == "" {

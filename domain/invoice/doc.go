@@ -38,8 +38,12 @@
 //     (ErrPaymentInProgress). Expire also emits LinkExpired for the active
 //     link; Cancel leaves links as they are (consuming one is refused with
 //     ErrNotOpen).
-//   - Refunds need a paid or partially refunded invoice, the invoice's
-//     currency, and a running total within AmountPaid.
+//   - Refunds need the invoice's currency and a running total within
+//     AmountPaid, on a paid or partially refunded invoice (which they move
+//     to partially_refunded / refunded). An expired, cancelled or refunded
+//     invoice still holding money (a late payment, a duplicate after a full
+//     refund) also accepts refunds of that money; its status stays. Open
+//     invoices refuse refunds (ErrNotPaid), even when underpaid.
 //
 // Rules for implementers:
 //
