@@ -33,6 +33,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"ReadStreamFrom", testReadStreamFrom},
 		{"ReadAllPaging", testReadAllPaging},
 		{"LargeEvents", testLargeEvents},
+		{"ManyEventsInOneAppend", testManyEvents},
 		{"IdempotentReappend", testIdempotentReappend},
 		{"ConcurrentOneStream", testConcurrentOneStream},
 		{"ConcurrentManyStreams", testConcurrentManyStreams},
@@ -359,6 +360,24 @@ func testLargeEvents(t *testing.T, s eventstore.Store) {
 	all := readAll(t, s, 10, 2)
 	if len(all) != 2 || !bytes.Equal(all[0].Data, big) {
 		t.Fatal("large event did not round-trip through ReadAll")
+	}
+}
+
+func testManyEvents(t *testing.T, s eventstore.Store) {
+	for _, n := range []int{16, 17, 40} {
+		stream := fmt.Sprintf("many-events-%d", n)
+		mustAppend(t, s, stream, eventstore.NoStream, events(3, "x")...)
+		res := mustAppend(t, s, stream, eventstore.Exact(3), events(n, "y")...)
+		if res.NextExpected != uint64(3+n) {
+			t.Fatalf("append of %d: NextExpected = %d, want %d", n, res.NextExpected, 3+n)
+		}
+		got := mustRead(t, s, stream, 0)
+		if len(got) != 3+n || got[len(got)-1].Position != res.Position || string(got[3+n-1].Data) != fmt.Sprintf(`{"n":%d}`, n) {
+			t.Fatalf("append of %d: read back %d events", n, len(got))
+		}
+		if err := eventstore.VerifyStream(got); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
