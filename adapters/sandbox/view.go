@@ -91,7 +91,7 @@ const head = `<!doctype html>
 <p class="desc">{{.Description}}{{if .Number}} · Invoice #{{.Number}}{{end}}</p>
 `
 
-const foot = `</div><p class="foot">🔒 Secure test checkout · no real money moves</p></main></body></html>`
+const foot = `</div><p class="foot">Secure test checkout · no real money moves</p></main></body></html>`
 
 var formTmpl = template.Must(template.New("form").Parse(head + `
 {{if .Error}}<div class="error" role="alert" id="error">{{.Error}}</div>{{end}}
