@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/payledger/payledger/adapters/pay"
+	"github.com/payledger/payledger/adapters/sandbox"
 	"github.com/payledger/payledger/domain/invoice"
 	"github.com/payledger/payledger/internal/paytest"
 	"github.com/payledger/payledger/ledger"
@@ -155,7 +156,8 @@ func TestConcurrentFirstVisits(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			env := paytest.New(t, kind)
-			srv := server(t, env, map[string]pay.Provider{"sandbox": echoProvider{}})
+			// The real sandbox page, so the winner is shown the card form.
+			srv := server(t, env, map[string]pay.Provider{"sandbox": sandbox.New(sandbox.Options{Ledger: env.Service})})
 			id, token := env.Invoice(t, "99.00", "sandbox")
 			env.MustSync(t)
 
@@ -166,6 +168,7 @@ func TestConcurrentFirstVisits(t *testing.T) {
 				mu    sync.Mutex
 				codes = map[int]int{}
 				errs  []error
+				forms int
 			)
 			for range visitors {
 				wg.Add(1)
@@ -179,9 +182,12 @@ func TestConcurrentFirstVisits(t *testing.T) {
 						errs = append(errs, err)
 						return
 					}
-					_, _ = io.Copy(io.Discard, resp.Body)
+					b, _ := io.ReadAll(resp.Body)
 					resp.Body.Close()
 					codes[resp.StatusCode]++
+					if strings.Contains(string(b), `name="card_number"`) {
+						forms++
+					}
 				}()
 			}
 			t0 := time.Now()
@@ -191,7 +197,7 @@ func TestConcurrentFirstVisits(t *testing.T) {
 			if err := errors.Join(errs...); err != nil {
 				t.Fatal(err)
 			}
-			if codes[http.StatusOK] != 1 || codes[http.StatusGone] != visitors-1 {
+			if codes[http.StatusOK] != 1 || codes[http.StatusGone] != visitors-1 || forms != 1 {
 				t.Fatalf("want 1×200 and %d×410, got %v", visitors-1, codes)
 			}
 			if n := consumed(t, env, id); n != 1 {
