@@ -219,3 +219,27 @@ func TestConcurrentFirstVisits(t *testing.T) {
 		})
 	}
 }
+
+// Untrusted tokens never make the handler fail or consume anything.
+func FuzzPayToken(f *testing.F) {
+	env := paytest.New(f, "sqlite")
+	h := pay.New(pay.Options{Ledger: env.Service, Links: pay.FromLinks(env.Links), SyncTimeout: 10 * time.Millisecond, Providers: map[string]pay.Provider{"sandbox": echoProvider{}}})
+	mux := http.NewServeMux()
+	h.Routes(mux)
+	f.Add(ledger.NewToken())
+	f.Add("")
+	f.Add("%2e%2e")
+	f.Add(strings.Repeat("A", 43))
+	f.Fuzz(func(t *testing.T, tok string) {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/pay/x", nil)
+		req.SetPathValue("token", tok)
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusNotFound {
+			t.Fatalf("token %q: %d", tok, rec.Code)
+		}
+		if rec.Header().Get("Cache-Control") != "no-store" || rec.Header().Get("Referrer-Policy") != "no-referrer" {
+			t.Fatal("missing headers")
+		}
+	})
+}

@@ -22,9 +22,11 @@ type fixture struct {
 	srv *httptest.Server
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureOn(t, "sqlite") }
+
+func newFixtureOn(t *testing.T, kind string) *fixture {
 	t.Helper()
-	env := paytest.New(t, "sqlite")
+	env := paytest.New(t, kind)
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -103,7 +105,15 @@ func (f *fixture) rawHistory(t *testing.T, id string) string {
 
 func TestPayWithSuccessCard(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	for _, kind := range paytest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			payWithSuccessCard(t, newFixtureOn(t, kind))
+		})
+	}
+}
+
+func payWithSuccessCard(t *testing.T, f *fixture) {
 	id, token := f.env.Invoice(t, "99.00", "sandbox", "https://merchant.example/ok", "https://merchant.example/fail")
 	form := do(t, "GET", f.srv.URL+"/pay/"+token, nil)
 	if form.code != 200 {
