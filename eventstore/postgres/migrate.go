@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS streams (
 	stream_id  text   PRIMARY KEY,
 	version    bigint NOT NULL CHECK (version > 0),
 	last_hash  bytea  NOT NULL
-);
+) WITH (fillfactor = 50); -- every append updates its stream's row: leave room for HOT updates
 CREATE TABLE IF NOT EXISTS events (
 	global_position bigint      GENERATED ALWAYS AS IDENTITY,
 	tx_id           xid8        NOT NULL DEFAULT pg_current_xact_id(),
