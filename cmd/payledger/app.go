@@ -36,7 +36,9 @@ type app struct {
 	links     *links.Projection
 	deadlines *deadlines.Projection
 	set       *projections.Set
-	extra     []projections.Projection // read models added by other areas
+	// unlimited switches off the per-key rate limit (the load command
+	// measures the ledger, not the limiter).
+	unlimited bool
 }
 
 // open reads the configuration, opens the backend and builds the

@@ -65,6 +65,10 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 // handler builds the whole HTTP tree and the background jobs serve runs
 // beside it (projections, scheduler, webhook delivery).
 func (a *app) handler(ctx context.Context) (http.Handler, []func(context.Context) error, error) {
+	keyLimit := httpapi.DefaultKeyLimit
+	if a.unlimited {
+		keyLimit = httpapi.Limit{}
+	}
 	srv := httpapi.New(httpapi.Options{
 		Invoices:    a.invoices,
 		Keys:        a.keys,
@@ -72,7 +76,7 @@ func (a *app) handler(ctx context.Context) (http.Handler, []func(context.Context
 		Lister:      a.status,
 		WaitFor:     a.set.WaitFor,
 		PublicURL:   a.cfg.PublicURL,
-		KeyLimit:    httpapi.DefaultKeyLimit,
+		KeyLimit:    keyLimit,
 		PayLimit:    httpapi.DefaultPayLimit,
 		Ready:       a.readyChecks(),
 		Logger:      a.log,
