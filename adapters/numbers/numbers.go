@@ -1,0 +1,135 @@
+package numbers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// First is the first number handed out on a fresh database.
+const First = 1001
+
+// Database is what the allocator needs from the event store's SQL
+// database; eventstore/postgres and eventstore/sqlite both provide it.
+// Writes go through WriteTx because SQLite has a single writer connection.
+type Database interface {
+	DB() *sqlx.DB
+	WriteTx(ctx context.Context, fn func(*sqlx.Tx) error) error
+}
+
+// Sequence implements ledger.Numberer over a SQL database.
+type Sequence struct {
+	db       Database
+	postgres bool
+}
+
+// New prepares the schema (idempotently) and returns the allocator.
+func New(ctx context.Context, db Database) (*Sequence, error) {
+	d := db.DB().DriverName()
+	s := &Sequence{db: db, postgres: strings.Contains(d, "postgres") || strings.Contains(d, "pgx")}
+	if err := s.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Migrate creates the sequence or counter if missing.
+func (s *Sequence) Migrate(ctx context.Context) error {
+	var stmts []string
+	if s.postgres {
+		stmts = []string{fmt.Sprintf(`CREATE SEQUENCE IF NOT EXISTS payledger_invoice_number START WITH %d`, First)}
+	} else {
+		stmts = []string{
+			`CREATE TABLE IF NOT EXISTS payledger_invoice_number (id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL)`,
+			fmt.Sprintf(`INSERT INTO payledger_invoice_number (id, last) VALUES (1, %d) ON CONFLICT (id) DO NOTHING`, First-1),
+		}
+	}
+	return s.db.WriteTx(ctx, func(tx *sqlx.Tx) error {
+		for _, q := range stmts {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("numbers: migrate: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// Next returns the next invoice number.
+func (s *Sequence) Next(ctx context.Context) (int64, error) {
+	var n int64
+	if s.postgres {
+		// nextval is not transactional and needs no commit of its own.
+		if err := s.db.DB().QueryRowContext(ctx, `SELECT nextval('payledger_invoice_number')`).Scan(&n); err != nil {
+			return 0, fmt.Errorf("numbers: next: %w", err)
+		}
+		return n, nil
+	}
+	err := s.db.WriteTx(ctx, func(tx *sqlx.Tx) error {
+		return tx.QueryRowContext(ctx, `UPDATE payledger_invoice_number SET last = last + 1 WHERE id = 1 RETURNING last`).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("numbers: next: %w", err)
+	}
+	return n, nil
+}
+
+// References binds names (reference ids, idempotency keys) to invoice ids,
+// first writer wins. It lets an invoice created "by reference" keep a
+// time-ordered id (lists sort by id) while concurrent creates of the same
+// reference still land on one stream.
+//
+// A reservation whose invoice never got created (a crash in between) is
+// harmless: the next create with that name finds the reservation, sees no
+// invoice and creates it under the reserved id.
+type References struct {
+	db       Database
+	postgres bool
+}
+
+// NewReferences migrates the table and returns the reservations.
+func NewReferences(ctx context.Context, db Database) (*References, error) {
+	d := db.DB().DriverName()
+	r := &References{db: db, postgres: strings.Contains(d, "postgres") || strings.Contains(d, "pgx")}
+	err := db.WriteTx(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS payledger_invoice_refs (
+			name TEXT PRIMARY KEY,
+			invoice_id TEXT NOT NULL)`)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("numbers: migrate references: %w", err)
+	}
+	return r, nil
+}
+
+// Reserve binds name to id unless it is bound already, and returns the id
+// it is bound to.
+func (r *References) Reserve(ctx context.Context, name, id string) (string, error) {
+	q := func(s string) string {
+		if r.postgres {
+			return sqlx.Rebind(sqlx.DOLLAR, s)
+		}
+		return s
+	}
+	var bound string
+	err := r.db.WriteTx(ctx, func(tx *sqlx.Tx) error {
+		if r.postgres {
+			// Safe without a flush of its own: the invoice's append commits
+			// durably after this, and PostgreSQL's WAL is flushed in order,
+			// so a durable invoice implies a durable reservation.
+			if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, q(`INSERT INTO payledger_invoice_refs (name, invoice_id) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), name, id); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, q(`SELECT invoice_id FROM payledger_invoice_refs WHERE name = ?`), name).Scan(&bound)
+	})
+	if err != nil {
+		return "", fmt.Errorf("numbers: reserve: %w", err)
+	}
+	return bound, nil
+}
