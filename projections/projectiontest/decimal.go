@@ -1,0 +1,5 @@
+package projectiontest
+
+import "github.com/shopspring/decimal"
+
+func decimalTwo() decimal.Decimal { return decimal.NewFromInt(2) }
