@@ -38,7 +38,7 @@ func ProgressPrinter(w io.Writer, name string) func(done, total int) {
 		bar := strings.Repeat("#", int(frac*width)) + strings.Repeat(".", width-int(frac*width))
 		eta := "--"
 		if rate > 0 && done < total {
-			eta = (time.Duration(float64(total-done)/rate*float64(time.Second))).Round(time.Second).String()
+			eta = (time.Duration(float64(total-done) / rate * float64(time.Second))).Round(time.Second).String()
 		}
 		fmt.Fprintf(w, "\r%-14s [%s] %d/%d events  %.0f ev/s  ETA %s ", name, bar, done, total, rate, eta)
 		if finished {

@@ -104,7 +104,7 @@ func TestLiveProjectionsAnswerQueries(t *testing.T) {
 		}{
 			{"cancelled", status.Filter{Status: "cancelled", Limit: 100}, 4},
 			{"reference", status.Filter{ReferenceID: "ref-" + ids[3], Limit: 100}, 1},
-			{"email, any case", status.Filter{CustomerEmail: "PAYER30@EXAMPLE.COM", Limit: 100}, 1}, // number 1000 % 97 = 30 → only one in 40
+			{"email, any case", status.Filter{CustomerEmail: "PAYER30@EXAMPLE.COM", Limit: 100}, 1},     // number 1000 % 97 = 30 → only one in 40
 			{"metadata", status.Filter{Metadata: map[string]string{"account_id": "12"}, Limit: 100}, 4}, // 1000, 1013, 1026, 1039
 			{"created window", status.Filter{CreatedGTE: base.Add(10 * time.Second), CreatedLT: base.Add(20 * time.Second), Limit: 100}, 10},
 		} {

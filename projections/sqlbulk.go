@@ -91,7 +91,10 @@ func firstLine(s string) string {
 }
 
 // Micros renders a time column value; the zero time is stored as 0.
-func Micros(t interface{ UnixMicro() int64; IsZero() bool }) int64 {
+func Micros(t interface {
+	UnixMicro() int64
+	IsZero() bool
+}) int64 {
 	if t.IsZero() {
 		return 0
 	}
