@@ -36,6 +36,11 @@ type app struct {
 	links     *links.Projection
 	deadlines *deadlines.Projection
 	set       *projections.Set
+	// Areas wired in their own wire_*.go files.
+	reports       reportsParts
+	webhooks      webhooksParts
+	providerParts providersParts
+	relay         relayParts
 	// unlimited switches off the per-key rate limit (the load command
 	// measures the ledger, not the limiter).
 	unlimited bool

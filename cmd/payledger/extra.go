@@ -6,8 +6,19 @@ import (
 	"github.com/payledger/payledger/projections"
 )
 
-// extraProjections returns read models beyond status, links and deadlines
-// (reconciliation, webhook outbox, event relay) as their packages land.
+// extraProjections returns the read models beyond status, links and
+// deadlines, one group per area file (reconciliation, webhook outbox,
+// event relay).
 func (a *app) extraProjections(ctx context.Context) ([]projections.Projection, error) {
-	return nil, nil
+	var all []projections.Projection
+	for _, group := range []func(context.Context) ([]projections.Projection, error){
+		a.reportProjections, a.webhookProjections, a.relayProjections,
+	} {
+		ps, err := group(ctx)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ps...)
+	}
+	return all, nil
 }
