@@ -564,6 +564,14 @@ func (iv *Invoices) IssueLink(ctx context.Context, invoiceID string, ttl time.Du
 		return IssuedLink{}, err
 	}
 	link.Result = res
+	// The domain clamps a link's expiry to the invoice's: report the expiry
+	// it decided, not the one asked for, or the client would be promised a
+	// link that dies earlier than it says.
+	for _, e := range res.Events {
+		if li, ok := e.(invoice.LinkIssued); ok && li.LinkID == link.ID {
+			link.ExpiresAt = li.ExpiresAt
+		}
+	}
 	return link, nil
 }
 

@@ -1,0 +1,68 @@
+package ledger_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/payledger/payledger/domain/invoice"
+	"github.com/payledger/payledger/eventstore"
+	"github.com/payledger/payledger/ledger"
+)
+
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) Next(context.Context) (int64, error) { return 1000 + c.n.Add(1), nil }
+
+// TestIssueLinkReportsClampedExpiry: a link never outlives its invoice; the
+// domain clamps the expiry and IssueLink must report the clamped instant,
+// the one the pay page will enforce.
+func TestIssueLinkReportsClampedExpiry(t *testing.T) {
+	backends(t, func(t *testing.T, s eventstore.Store) {
+		ctx := context.Background()
+		clk := newClock(t0)
+		iv := ledger.NewInvoices(ledger.New(s, clk.now), &counter{}, nil, ledger.Policy{})
+		res, err := iv.Create(ctx, ledger.InvoiceRequest{Amount: "10.00", Currency: "USD", ExpiresAt: t0.Add(15 * time.Minute)}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := res.State.ID
+
+		// Far from the invoice's expiry: the requested TTL stands.
+		link, err := iv.IssueLink(ctx, id, 6*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := t0.Add(6 * time.Minute); !link.ExpiresAt.Equal(want) {
+			t.Fatalf("unclamped link expires %s, want %s", link.ExpiresAt, want)
+		}
+
+		// 3 minutes before the invoice expires, a 10 minute link is clamped.
+		clk.set(t0.Add(12 * time.Minute))
+		link, err = iv.IssueLink(ctx, id, 10*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := t0.Add(15 * time.Minute)
+		if !link.ExpiresAt.Equal(want) {
+			t.Fatalf("clamped link expires %s, want the invoice's expiry %s", link.ExpiresAt, want)
+		}
+		st, err := iv.Service().Load(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stored time.Time
+		for _, l := range st.Links {
+			if l.ID == link.ID {
+				stored = l.ExpiresAt
+			}
+		}
+		if !stored.Equal(link.ExpiresAt) {
+			t.Fatalf("stored link expiry %s differs from the reported %s", stored, link.ExpiresAt)
+		}
+		if li, ok := link.Result.Events[0].(invoice.LinkIssued); !ok || !li.ExpiresAt.Equal(want) {
+			t.Fatalf("event %#v", link.Result.Events[0])
+		}
+	})
+}
