@@ -23,6 +23,7 @@ type config struct {
 	ResetSecrets   string
 	SandboxSecret  string
 	MerchantName   string
+	RelayTopic     string
 }
 
 // configError names the one setting that stops startup.
@@ -40,6 +41,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ResetSecrets:  getenv("PAYLEDGER_RESET_FEE_SECRET"),
 		SandboxSecret: getenv("PAYLEDGER_SANDBOX_SECRET"),
 		MerchantName:  or(getenv("PAYLEDGER_MERCHANT_NAME"), "payledger merchant"),
+		RelayTopic:    or(getenv("PAYLEDGER_RELAY_TOPIC"), "payledger_events"),
 	}
 	c.PublicURL = strings.TrimRight(or(getenv("PAYLEDGER_PUBLIC_URL"), "http://"+c.HTTPAddr), "/")
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -79,6 +81,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.AllowPrivate = b
 	}
+	if !validTopic(c.RelayTopic) {
+		return c, &configError{"PAYLEDGER_RELAY_TOPIC", fmt.Sprintf("%q: use letters, digits and _ only", c.RelayTopic)}
+	}
 	if c.Catalog != "" && c.ResetSecrets == "" {
 		return c, &configError{"PAYLEDGER_RESET_FEE_SECRET", "is required when PAYLEDGER_CATALOG is set"}
 	}
@@ -111,4 +116,17 @@ func hasAnyPrefix(s string, ps ...string) bool {
 		}
 	}
 	return false
+}
+
+// validTopic keeps the relay topic usable as a table name suffix.
+func validTopic(t string) bool {
+	if t == "" || len(t) > 48 {
+		return false
+	}
+	for _, r := range t {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
 }

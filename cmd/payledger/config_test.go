@@ -25,6 +25,7 @@ func TestConfigNamesTheBadSetting(t *testing.T) {
 		{map[string]string{"PAYLEDGER_WEBHOOK_ALLOW_PRIVATE": "yes please"}, "PAYLEDGER_WEBHOOK_ALLOW_PRIVATE"},
 		{map[string]string{"PAYLEDGER_PUBLIC_URL": "ftp://x"}, "PAYLEDGER_PUBLIC_URL"},
 		{map[string]string{"PAYLEDGER_CATALOG": "catalog.json"}, "PAYLEDGER_RESET_FEE_SECRET"},
+		{map[string]string{"PAYLEDGER_RELAY_TOPIC": "events; DROP TABLE x"}, "PAYLEDGER_RELAY_TOPIC"},
 	}
 	for _, c := range cases {
 		_, err := loadConfig(func(k string) string { return c.env[k] })
