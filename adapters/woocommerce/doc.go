@@ -13,6 +13,6 @@
 // expiry rules apply here too.
 //
 // The catalog (variation_id → challenge type, account size, price) is a
-// JSON file loaded at startup; see testdata/catalog.json. The WooCommerce
+// JSON file loaded at startup; see the example in the repository's testdata/catalog.json. The WooCommerce
 // webhook format of payment results lives in adapters/webhook.
 package woocommerce

@@ -39,7 +39,7 @@ const seedBody = `{
 
 func catalog(t testing.TB) *woocommerce.Catalog {
 	t.Helper()
-	c, err := woocommerce.LoadCatalog("testdata/catalog.json")
+	c, err := woocommerce.LoadCatalog("../../testdata/catalog.json")
 	if err != nil {
 		t.Fatal(err)
 	}
