@@ -32,6 +32,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/invoices/{id}/events", s.invoiceEvents)
 	mux.HandleFunc("POST /v1/invoices/{id}/payment_links", s.issueLink)
 	mux.HandleFunc("POST /v1/refunds", s.createRefund)
+	mux.HandleFunc("GET /v1/events", s.listEvents)
+	mux.HandleFunc("GET /v1/openapi.yaml", s.serveOpenAPI)
 }
 
 type createInvoiceBody struct {
@@ -65,6 +67,11 @@ func (s *Server) createInvoice(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		req.ExpiresAt = t
+		if t.IsZero() {
+			// The zero instant would read as "no expiry given" below; it is
+			// an absurd time and gets the same refusal as any past one.
+			req.ExpiresAt = time.Unix(0, 0).UTC()
+		}
 	}
 	res, err := s.opt.Invoices.Create(r.Context(), req, idempotency.FromContext(r.Context()))
 	if err != nil {
@@ -242,15 +249,7 @@ func (s *Server) invoiceEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]Event, len(recs))
 	for i, rec := range recs {
-		var md struct {
-			Hash string `json:"hash"`
-		}
-		_ = json.Unmarshal(rec.Metadata, &md)
-		out[i] = Event{
-			ID: "evt_" + strings.ReplaceAll(rec.ID, "-", ""), Object: "event",
-			Sequence: rec.StreamVersion, Type: rec.Type, OccurredAt: evs[i].OccurredAt().UTC(),
-			Data: json.RawMessage(rec.Data), Hash: md.Hash,
-		}
+		out[i] = eventOf(rec, evs[i])
 	}
 	writeJSON(w, http.StatusOK, listBody[Event]{Object: "list", Data: out})
 }

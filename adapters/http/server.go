@@ -205,13 +205,13 @@ func scopeOf(r *http.Request) string {
 
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || token == "" {
+		token, ok := bearer(r.Header.Get("Authorization"))
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="payledger"`)
 			problem.Respond(w, http.StatusUnauthorized, "unauthorized", "send an API key as Authorization: Bearer plk_…")
 			return
 		}
-		key, err := s.opt.Keys.Authenticate(r.Context(), strings.TrimSpace(token))
+		key, err := s.opt.Keys.Authenticate(r.Context(), token)
 		switch {
 		case errors.Is(err, apikey.ErrInvalid), errors.Is(err, apikey.ErrRevoked):
 			w.Header().Set("WWW-Authenticate", `Bearer realm="payledger", error="invalid_token"`)
@@ -229,6 +229,17 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyCtx{}, key)))
 	})
+}
+
+// bearer extracts the token of an Authorization header; the scheme name
+// is case-insensitive (RFC 9110 §11.1).
+func bearer(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -12,8 +12,9 @@
 // that the table may be written with asynchronous commit on PostgreSQL: a
 // lost row costs a re-run, never a double effect.
 //
-// A request whose handler answers 5xx is forgotten, so that the client's
-// retry runs again instead of replaying a transient failure. A request
+// A request whose handler answers 5xx, or any status with Retry-After, is
+// forgotten, so that the client's retry runs again instead of replaying a
+// transient failure. A request
 // still marked in flight after the lease (a crashed process) is taken over
 // by the next retry.
 package idempotency

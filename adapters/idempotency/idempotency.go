@@ -200,10 +200,20 @@ func (s *Store) begin(ctx context.Context, key, hash string) (outcome, Stored, e
 	return out, st, nil
 }
 
-func (s *Store) finish(ctx context.Context, key string, st Stored) error {
+// transient reports whether a response asks to be retried rather than
+// remembered: a 5xx, or any answer carrying Retry-After (a concurrent
+// modification, a timeout). Replaying it for the key's whole retention
+// would turn a passing condition into a permanent one.
+func transient(st Stored, h http.Header) bool {
+	return st.Status >= 500 || h.Get("Retry-After") != ""
+}
+
+// finish stores the response of a completed request, or forgets the key
+// when forget is set so that a retry runs again.
+func (s *Store) finish(ctx context.Context, key string, st Stored, forget bool) error {
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		var err error
-		if st.Status >= 500 {
+		if forget {
 			_, err = tx.ExecContext(ctx, s.q(`DELETE FROM payledger_idempotency WHERE scoped_key = ? AND status = 0`), key)
 		} else {
 			_, err = tx.ExecContext(ctx, s.q(`UPDATE payledger_idempotency SET status = ?, content_type = ?, location = ?, body = ? WHERE scoped_key = ?`),
@@ -302,17 +312,18 @@ func (s *Store) Middleware(scope func(*http.Request) string, next http.Handler) 
 			if !finished {
 				// The handler panicked: forget the key so a retry runs
 				// again, then let the recovery middleware answer.
-				_ = s.finish(context.WithoutCancel(r.Context()), key, Stored{Status: http.StatusInternalServerError})
+				_ = s.finish(context.WithoutCancel(r.Context()), key, Stored{Status: http.StatusInternalServerError}, true)
 			}
 		}()
 		next.ServeHTTP(rec, r.WithContext(WithKey(r.Context(), key)))
 		finished = true
-		_ = s.finish(context.WithoutCancel(r.Context()), key, Stored{
+		done := Stored{
 			Status:      rec.status,
 			ContentType: rec.Header().Get("Content-Type"),
 			Location:    rec.Header().Get("Location"),
 			Body:        rec.body.Bytes(),
-		})
+		}
+		_ = s.finish(context.WithoutCancel(r.Context()), key, done, transient(done, rec.Header()))
 	})
 }
 
