@@ -228,3 +228,52 @@ func scriptFor(id string, number int64, i int, t0 time.Time) *Script {
 	}
 	return s
 }
+
+// Settle waits until every event of the given invoices is visible in $all
+// and returns the global position of the last one. Tests wait on this,
+// not on the store's head: on PostgreSQL the $all horizon stops at the
+// oldest transaction still open anywhere in the cluster, so while another
+// test package holds one open, the head lags what was appended.
+func Settle(tb testing.TB, store eventstore.Store, ids []string) eventstore.Position {
+	tb.Helper()
+	ctx := context.Background()
+	want := make(map[string]bool)
+	for _, id := range ids {
+		evs, err := store.ReadStream(ctx, ledger.StreamName(id), 1)
+		if err != nil {
+			tb.Fatalf("settle: read %s: %v", id, err)
+		}
+		for _, e := range evs {
+			want[e.ID] = true
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var last eventstore.Position
+		seen := 0
+		after := eventstore.Start
+		for {
+			evs, err := store.ReadAll(ctx, after, 5000)
+			if err != nil {
+				tb.Fatalf("settle: read $all: %v", err)
+			}
+			if len(evs) == 0 {
+				break
+			}
+			for _, e := range evs {
+				if want[e.ID] {
+					seen++
+					last = e.Position
+				}
+			}
+			after = evs[len(evs)-1].Position
+		}
+		if seen == len(want) {
+			return last
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("settle: %d of %d events visible in $all after 60 s", seen, len(want))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

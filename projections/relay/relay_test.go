@@ -78,14 +78,8 @@ func startServer(t *testing.T, b projections.Backend, r *relay.Relay) *server {
 	return s
 }
 
-func (s *server) catchUp(t *testing.T, b projections.Backend) {
+func (s *server) catchUp(t *testing.T, head eventstore.Position) {
 	t.Helper()
-	head, err := b.(interface {
-		Head(context.Context) (eventstore.Position, error)
-	}).Head(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := s.set.WaitFor(ctx, head); err != nil {
@@ -153,23 +147,25 @@ func TestEveryEventOnceAcrossRestart(t *testing.T) {
 		base := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 
 		srv := startServer(t, b, newRelay())
-		if _, err := projectiontest.Generate(ctx, b, 30, base); err != nil {
+		ids, err := projectiontest.Generate(ctx, b, 30, base)
+		if err != nil {
 			t.Fatal(err)
 		}
-		srv.catchUp(t, b)
+		srv.catchUp(t, projectiontest.Settle(t, b, ids))
 		first := len(allEvents(t, b))
 		c.drain(t, first)
 
 		// Restart: the server stops; on PostgreSQL the consumer too.
 		srv.stop()
 		closeSub()
-		if _, err := projectiontest.Generate(ctx, b, 30, base.Add(time.Hour)); err != nil {
+		more, err := projectiontest.Generate(ctx, b, 30, base.Add(time.Hour))
+		if err != nil {
 			t.Fatal(err)
 		}
 		c.msgs, closeSub = subscribe()
 		defer closeSub()
 		srv = startServer(t, b, newRelay())
-		srv.catchUp(t, b)
+		srv.catchUp(t, projectiontest.Settle(t, b, append(ids, more...)))
 
 		events := allEvents(t, b)
 		if len(events) <= first {
@@ -201,9 +197,11 @@ func TestRolledBackBatchIsRepublished(t *testing.T) {
 	t.Parallel()
 	b := projectiontest.SQLite(t)
 	ctx := context.Background()
-	if _, err := projectiontest.Generate(ctx, b, 3, time.Now()); err != nil {
+	ids, err := projectiontest.Generate(ctx, b, 3, time.Now())
+	if err != nil {
 		t.Fatal(err)
 	}
+	projectiontest.Settle(t, b, ids)
 	batch := allEvents(t, b)
 	bus := gochannel.NewGoChannel(gochannel.Config{Persistent: true, OutputChannelBuffer: 1024}, watermill.NopLogger{})
 	defer bus.Close()
