@@ -46,6 +46,10 @@ type Payment struct {
 	Code      string
 	Message   string
 	ActionURL string
+	// CardBrand and CardLast4 describe the card when the provider names
+	// it (never more than the last four digits).
+	CardBrand string
+	CardLast4 string
 	// Raw is the provider's own status word, for audit.
 	Raw string
 }
@@ -187,21 +191,88 @@ func InvoiceID(reference string) string {
 	return id
 }
 
+// Attempt is the attempt number a Reference carries (1 without "~n"); 0
+// when the suffix is not a positive number.
+func Attempt(reference string) int {
+	_, n, ok := strings.Cut(reference, "~")
+	if !ok {
+		return 1
+	}
+	a, err := strconv.Atoi(n)
+	if err != nil || a < 1 {
+		return 0
+	}
+	return a
+}
+
+// PaymentID is the ledger's payment id of an invoice's attempt at an
+// external provider. It is derived, not drawn, so that a callback that
+// races ahead of the ledger's own record of the attempt (or follows a
+// crash between the provider's create and our append) lands on the same
+// payment instead of a second one that could count the money twice.
+// Invoice ids are time-ordered, so these ids are too.
+func PaymentID(invoiceID string, attempt int) string {
+	return "pay_" + strings.TrimPrefix(invoiceID, "inv_") + "_" + strconv.Itoa(attempt)
+}
+
+// PaymentIDForReference is PaymentID of the invoice and attempt a
+// Reference names; empty when the reference carries no valid attempt.
+func PaymentIDForReference(reference string) string {
+	n := Attempt(reference)
+	id := InvoiceID(reference)
+	if n == 0 || id == "" {
+		return ""
+	}
+	return PaymentID(id, n)
+}
+
+// PaymentAttempt is the inverse of PaymentID: the attempt number, or 0
+// for a payment id of another form (sandbox payments, hand-made ids).
+func PaymentAttempt(invoiceID, paymentID string) int {
+	rest, ok := strings.CutPrefix(paymentID, "pay_"+strings.TrimPrefix(invoiceID, "inv_")+"_")
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 1 || strconv.Itoa(n) != rest {
+		return 0
+	}
+	return n
+}
+
 // BadCallback wraps a parse refusal.
 func BadCallback(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrBadCallback, fmt.Sprintf(format, args...))
 }
 
+// maxAmountText bounds the text Amount parses, and maxExponent the
+// exponent of a JSON number such as 1e2: hostile input like "1e999999999"
+// would otherwise make the exact decimal arithmetic build a billion-digit
+// number.
+const (
+	maxAmountText = 64
+	maxExponent   = 30
+)
+
 // Amount converts a provider's decimal text (a JSON number through
-// json.Number, or a decimal string) to Money exactly.
+// json.Number, or a decimal string) to Money exactly. A JSON float such as
+// 100.55 is read from its text, never through float64, so it stays
+// exactly 100.55.
 func Amount(text, currency string) (money.Money, error) {
 	cur, err := money.LookupCurrency(strings.ToUpper(strings.TrimSpace(currency)))
 	if err != nil {
 		return money.Money{}, err
 	}
-	d, err := decimal.NewFromString(strings.TrimSpace(text))
+	text = strings.TrimSpace(text)
+	if len(text) > maxAmountText {
+		return money.Money{}, fmt.Errorf("amount: %w: longer than %d characters", money.ErrInvalidAmount, maxAmountText)
+	}
+	d, err := decimal.NewFromString(text)
 	if err != nil {
-		return money.Money{}, fmt.Errorf("amount %q: %w", text, err)
+		return money.Money{}, fmt.Errorf("amount %q: %w", text, money.ErrInvalidAmount)
+	}
+	if e := d.Exponent(); e > maxExponent || e < -maxExponent {
+		return money.Money{}, fmt.Errorf("amount %q: %w: exponent out of range", text, money.ErrInvalidAmount)
 	}
 	return money.New(d, cur)
 }
