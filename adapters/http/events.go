@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/payledger/payledger/adapters/problem"
 	"github.com/payledger/payledger/domain/invoice"
@@ -119,6 +120,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		after = pos
 	}
+	s.awaitFeed(r, store)
 	out := make([]FeedEvent, 0, limit)
 	more := false
 	for !more {
@@ -149,4 +151,37 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, listBody[FeedEvent]{Object: "list", Data: out, HasMore: more})
+}
+
+// awaitFeed lets a client see its own writes in the feed. The store only
+// shows an event once every transaction that might commit before it has
+// finished (PostgreSQL xids are cluster-wide, so an unrelated transaction
+// can hold the feed back for a moment); wait, bounded, until the client's
+// last write is visible. A timeout only means the page may lag.
+func (s *Server) awaitFeed(r *http.Request, store eventstore.Store) {
+	h, ok := store.(interface {
+		Head(context.Context) (eventstore.Position, error)
+	})
+	if !ok {
+		return
+	}
+	s.last.mu.Lock()
+	pos, wrote := s.last.pos[scopeOf(r)]
+	s.last.mu.Unlock()
+	if !wrote {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readYourWritesWait)
+	defer cancel()
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		head, err := h.Head(ctx)
+		if err != nil || !head.Less(pos) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
 }
