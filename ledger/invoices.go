@@ -652,6 +652,12 @@ func (iv *Invoices) Refund(ctx context.Context, req RefundRequest, idempotencyKe
 			return RefundResult{}, err
 		}
 	}
+	if errors.Is(err, invoice.ErrNotPaid) && !res.State.AmountPaid.IsZero() {
+		// Money was paid and all of it is refunded: to the client this is
+		// a refund above the amount paid, not an unpaid invoice.
+		return RefundResult{}, fmt.Errorf("%w: nothing left to refund on %s (%s paid, %s refunded)",
+			invoice.ErrRefundExceedsPayment, req.InvoiceID, res.State.AmountPaid, res.State.AmountRefunded)
+	}
 	if err != nil {
 		return RefundResult{}, err
 	}
