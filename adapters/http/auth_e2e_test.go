@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	httpapi "github.com/payledger/payledger/adapters/http"
 	"github.com/payledger/payledger/adapters/apikey"
+	httpapi "github.com/payledger/payledger/adapters/http"
 	"github.com/payledger/payledger/projections"
 	"github.com/payledger/payledger/projections/projectiontest"
 )
