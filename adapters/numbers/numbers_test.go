@@ -1,0 +1,116 @@
+package numbers_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/payledger/payledger/adapters/numbers"
+	"github.com/payledger/payledger/projections"
+	"github.com/payledger/payledger/projections/projectiontest"
+)
+
+// TestSequence: numbers start at 1001, increase, are unique under
+// concurrency, and survive a re-migration (a restart) without restarting.
+func TestSequence(t *testing.T) {
+	projectiontest.Backends(t, func(t *testing.T, b projections.Backend) {
+		ctx := context.Background()
+		s, err := numbers.New(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for want := int64(numbers.First); want < numbers.First+3; want++ {
+			n, err := s.Next(ctx)
+			if err != nil || n != want {
+				t.Fatalf("Next = %d, %v; want %d", n, err, want)
+			}
+		}
+		const workers, each = 10, 20
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			seen = map[int64]bool{}
+		)
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range each {
+					n, err := s.Next(ctx)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					if seen[n] {
+						t.Errorf("number %d handed out twice", n)
+					}
+					seen[n] = true
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		for n := int64(numbers.First + 3); n < numbers.First+3+workers*each; n++ {
+			if !seen[n] {
+				t.Fatalf("number %d skipped without a failure", n)
+			}
+		}
+		again, err := numbers.New(ctx, b) // a restart migrates again
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := again.Next(ctx); err != nil || n != numbers.First+3+workers*each {
+			t.Fatalf("after re-migration Next = %d, %v", n, err)
+		}
+	})
+}
+
+// TestReferences: the first reservation of a name wins, also when many
+// race for it; other names are independent.
+func TestReferences(t *testing.T) {
+	projectiontest.Backends(t, func(t *testing.T, b projections.Backend) {
+		ctx := context.Background()
+		r, err := numbers.NewReferences(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Reserve(ctx, "ref:a", "inv_1")
+		if err != nil || got != "inv_1" {
+			t.Fatalf("first reserve: %q, %v", got, err)
+		}
+		if got, _ := r.Reserve(ctx, "ref:a", "inv_2"); got != "inv_1" {
+			t.Fatalf("second reserve returned %q, want the first binding", got)
+		}
+		if got, _ := r.Reserve(ctx, "ref:b", "inv_3"); got != "inv_3" {
+			t.Fatalf("other name: %q", got)
+		}
+		var (
+			wg  sync.WaitGroup
+			mu  sync.Mutex
+			ids = map[string]int{}
+		)
+		for i := range 30 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, err := r.Reserve(ctx, "ref:race", fmt.Sprintf("inv_%d", 100+i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				ids[got]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if len(ids) != 1 {
+			t.Fatalf("racing reservations bound %d ids: %v", len(ids), ids)
+		}
+		if _, err := numbers.NewReferences(ctx, b); err != nil {
+			t.Fatalf("re-migration: %v", err)
+		}
+	})
+}
