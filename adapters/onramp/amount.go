@@ -3,6 +3,7 @@ package onramp
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/shopspring/decimal"
 
@@ -36,6 +37,17 @@ func Amount(text, currency string) (money.Money, error) {
 	}
 	if !jsonNumber(text) {
 		return money.Money{}, fmt.Errorf("%w: %q is not a JSON number", money.ErrInvalidAmount, clean(text, 40))
+	}
+	// Refuse absurd exponents before decimal sees them.
+	if i := strings.IndexAny(text, "eE"); i >= 0 {
+		exp := strings.TrimLeft(text[i+1:], "+")
+		neg := strings.HasPrefix(exp, "-")
+		if digits := strings.TrimLeft(strings.TrimPrefix(exp, "-"), "0"); len(digits) > 3 {
+			if neg {
+				return money.Money{}, fmt.Errorf("%w: %q", money.ErrTooPrecise, text)
+			}
+			return money.Money{}, fmt.Errorf("%w: %q", money.ErrTooLarge, text)
+		}
 	}
 	d, err := decimal.NewFromString(text)
 	if err != nil {
