@@ -57,8 +57,11 @@ type SenderOptions struct {
 	// DisableAfter disables an endpoint whose attempts have all failed for
 	// this long (default 5 days).
 	DisableAfter time.Duration
-	// Lease is how long a claimed delivery stays out of other polls; it
-	// must exceed Timeout (default Timeout + max(5 s, Timeout/3)).
+	// Lease is how long a claimed delivery stays out of other polls. It
+	// must outlast the handler with all its in-process retries, four
+	// attempts of Timeout plus backoff; shorter values are raised to that
+	// plus 5 s (the default: 65 s with the 15 s timeout). It is also how
+	// long a crash delays the delivery that was in flight.
 	Lease time.Duration
 	// MaxInFlight bounds concurrent attempts (default 64).
 	MaxInFlight int
@@ -115,8 +118,8 @@ func NewSender(o SenderOptions) (*Sender, error) {
 	if o.DisableAfter <= 0 {
 		o.DisableAfter = 5 * 24 * time.Hour
 	}
-	if o.Lease <= o.Timeout {
-		o.Lease = o.Timeout + max(5*time.Second, o.Timeout/3)
+	if floor := handlerBound(o.Timeout); o.Lease < floor {
+		o.Lease = floor + 5*time.Second
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 64
@@ -166,6 +169,28 @@ func NewSender(o SenderOptions) (*Sender, error) {
 	return s, nil
 }
 
+// Retry middleware settings: the sender's own failures (a database error
+// while recording) are retried this often, this fast, before the message
+// goes to the poison queue.
+const (
+	handlerRetries   = 3
+	retryInitial     = 50 * time.Millisecond
+	retryMultiplier  = 3
+	retryMaxInterval = time.Second
+)
+
+// handlerBound is the longest one message can keep the handler busy: every
+// run may make a full attempt (a panic before the outcome is kept), plus
+// the backoff between runs.
+func handlerBound(timeout time.Duration) time.Duration {
+	d, wait := time.Duration(handlerRetries+1)*timeout, retryInitial
+	for range handlerRetries {
+		d += wait
+		wait = min(wait*retryMultiplier, retryMaxInterval)
+	}
+	return d
+}
+
 // Wake makes the sender poll now (the outbox committed a batch, or a
 // delivery was re-queued). It never blocks.
 func (s *Sender) Wake() {
@@ -204,7 +229,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		middleware.CorrelationID,
 		poison,
 		middleware.Retry{
-			MaxRetries: 3, InitialInterval: 50 * time.Millisecond, MaxInterval: time.Second, Multiplier: 3,
+			MaxRetries: handlerRetries, InitialInterval: retryInitial, MaxInterval: retryMaxInterval, Multiplier: retryMultiplier,
 			Logger: wlog,
 		}.Middleware,
 		middleware.Recoverer,
@@ -351,6 +376,12 @@ func (s *Sender) publish(pub message.Publisher, j outbox.Job) {
 	middleware.SetCorrelationID(j.EventID, msg)
 	msg.Metadata.Set("delivery_id", j.DeliveryID)
 	s.mu.Lock()
+	if _, busy := s.inflight[msg.UUID]; busy {
+		// Our own lease ran out while the attempt is still being retried
+		// here: one copy in flight is enough.
+		s.mu.Unlock()
+		return
+	}
 	s.inflight[msg.UUID] = struct{}{}
 	s.mu.Unlock()
 	if err := pub.Publish(TopicDeliveries, msg); err != nil {
