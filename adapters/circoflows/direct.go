@@ -275,3 +275,22 @@ func digits(s string) bool {
 	}
 	return s != ""
 }
+
+// CardFromForm builds a Card from what a card form posts: the number with
+// or without spaces, the expiry as "MM/YY" or "MM/YYYY" (spaces around the
+// slash allowed) and the CVV. The card page has already checked Luhn and
+// the date; this only reshapes, and never echoes the number in an error.
+func CardFromForm(number, expiry, cvv string) (Card, error) {
+	n := strings.NewReplacer(" ", "", "-", "", "\u00a0", "").Replace(number)
+	month, year, ok := strings.Cut(strings.ReplaceAll(expiry, " ", ""), "/")
+	if !ok {
+		return Card{}, fmt.Errorf("expiry must be MM/YY")
+	}
+	c := Card{Number: n, ExpiryMonth: month, ExpiryYear: year, CVV: strings.TrimSpace(cvv)}
+	m, y, err := c.check()
+	if err != nil {
+		return Card{}, err
+	}
+	c.ExpiryMonth, c.ExpiryYear = m, y
+	return c, nil
+}

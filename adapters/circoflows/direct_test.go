@@ -236,3 +236,26 @@ func TestParseReturn(t *testing.T) {
 		}
 	}
 }
+
+func TestCardFromForm(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		number, expiry, cvv string
+		want                circoflows.Card
+		ok                  bool
+	}{
+		{"4242 4242 4242 4242", "12/25", "123", circoflows.Card{Number: "4242424242424242", ExpiryMonth: "12", ExpiryYear: "2025", CVV: "123"}, true},
+		{"4000-0000-0000-3220", "1 / 2030", "1234", circoflows.Card{Number: "4000000000003220", ExpiryMonth: "01", ExpiryYear: "2030", CVV: "1234"}, true},
+		{"4242424242424242", "1225", "123", circoflows.Card{}, false},
+		{"4242424242424242", "00/25", "123", circoflows.Card{}, false},
+		{"4242x4242", "12/25", "123", circoflows.Card{}, false},
+	} {
+		got, err := circoflows.CardFromForm(tc.number, tc.expiry, tc.cvv)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("CardFromForm(%q, %q) = %v, %v", tc.expiry, tc.cvv, got, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "4242") {
+			t.Errorf("error echoes the card: %v", err)
+		}
+	}
+}
