@@ -40,7 +40,7 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 // reference reservations, keys, idempotency, the status projection
 // running live behind lists), listening on a real socket.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	store  projections.Backend
 	clock  *clock
 	inv    *ledger.Invoices
@@ -59,7 +59,7 @@ type env struct {
 
 type envOption func(*httpapi.Options)
 
-func newEnv(t *testing.T, b projections.Backend, opts ...envOption) *env {
+func newEnv(t testing.TB, b projections.Backend, opts ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
