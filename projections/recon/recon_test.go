@@ -364,3 +364,35 @@ func marker(t *testing.T, b projections.Backend) eventstore.Position {
 	}
 	return res.Position
 }
+
+// BenchmarkRebuild measures replay speed into the reconciliation tables
+// (events/s) over a generated history of 10,000 invoices.
+func BenchmarkRebuild(b *testing.B) {
+	for name, open := range map[string]func(testing.TB) projections.Backend{"postgres": projectiontest.Postgres, "sqlite": projectiontest.SQLite} {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			be := open(b)
+			p := recon.New(be, be.DB())
+			set, err := projections.NewSet(be, projections.Options{}, p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := set.Migrate(ctx); err != nil {
+				b.Fatal(err)
+			}
+			ids, err := projectiontest.Generate(ctx, be, 10_000, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+			if err != nil {
+				b.Fatal(err)
+			}
+			projectiontest.Settle(b, be, ids)
+			b.ResetTimer()
+			events := 0
+			for range b.N {
+				if err := set.Rebuild(ctx, recon.Name, func(done, _ int) { events = done }); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
