@@ -123,9 +123,10 @@ func (c *Client) ChargeCard(ctx context.Context, req ChargeRequest) (Charge, err
 	if err != nil {
 		return Charge{}, err
 	}
+	last4 := req.Card.Number[len(req.Card.Number)-4:]
 	if resp.status == http.StatusBadRequest || resp.status == http.StatusPaymentRequired {
 		if ch, ok := declined(resp); ok {
-			ch.Reference = req.Reference
+			ch.Reference, ch.CardLast4 = req.Reference, last4
 			return ch, nil
 		}
 	}
@@ -139,6 +140,7 @@ func (c *Client) ChargeCard(ctx context.Context, req ChargeRequest) (Charge, err
 	if ch.Reference == "" {
 		ch.Reference = req.Reference
 	}
+	ch.CardLast4 = last4
 	if err := sameAmount(ch.Payment, req.Amount); err != nil {
 		return Charge{}, fmt.Errorf("%w: %w", ErrOutcomeUnknown, c.fail(op, resp.status, "", err.Error(), provider.ErrBadResponse))
 	}

@@ -40,7 +40,7 @@ func TestChargeCardSendsTheDocumentedRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ch.Status != provider.StatusProcessed || ch.Ref != "txn_ABC123DEF456" || ch.GatewayID != "gw_XYZ789" ||
-		ch.Amount.String() != "150.00" || ch.Reference != "inv_1" {
+		ch.Amount.String() != "150.00" || ch.Reference != "inv_1" || ch.CardLast4 != "4242" || ch.CardBrand != "" {
 		t.Fatalf("ChargeCard = %+v", ch)
 	}
 
@@ -141,7 +141,7 @@ func TestChargeCardDeclines(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ch.Status != provider.StatusFailed || ch.Code != tc.code || ch.Raw != tc.raw || ch.Message == "" {
+			if ch.Status != provider.StatusFailed || ch.Code != tc.code || ch.Raw != tc.raw || ch.Message == "" || ch.CardLast4 != "4242" {
 				t.Fatalf("ChargeCard = %+v, want failed %s", ch, tc.code)
 			}
 		})
