@@ -19,6 +19,9 @@ type config struct {
 	LinkTTLMax     time.Duration
 	LinkTTLDefault time.Duration
 	AllowPrivate   bool
+	// WebhookTimeout bounds one delivery attempt (API.md: 15 s; tests may
+	// lower it, which also shortens the lease a crash leaves behind).
+	WebhookTimeout time.Duration
 	Catalog        string
 	ResetSecrets   string
 	SandboxSecret  string
@@ -80,6 +83,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, &configError{"PAYLEDGER_WEBHOOK_ALLOW_PRIVATE", fmt.Sprintf("%q is not true or false", v)}
 		}
 		c.AllowPrivate = b
+	}
+	if c.WebhookTimeout, err = duration(getenv, "PAYLEDGER_WEBHOOK_TIMEOUT", 15*time.Second); err != nil {
+		return c, err
 	}
 	if !validTopic(c.RelayTopic) {
 		return c, &configError{"PAYLEDGER_RELAY_TOPIC", fmt.Sprintf("%q: use letters, digits and _ only", c.RelayTopic)}
