@@ -300,9 +300,7 @@ func (p *Projection) Apply(ctx context.Context, tx *sqlx.Tx, events []eventstore
 			return err
 		}
 		if !ok {
-			if err := unmatched(b, e); err != nil {
-				return err
-			}
+			unmatched(b, e)
 			continue
 		}
 		step(b, st)
@@ -324,15 +322,21 @@ func (p *Projection) Apply(ctx context.Context, tx *sqlx.Tx, events []eventstore
 
 // unmatched records a provider callback kept outside any invoice stream.
 // Other non-invoice events are not reconciliation's concern.
-func unmatched(b *batch, e eventstore.RecordedEvent) error {
+func unmatched(b *batch, e eventstore.RecordedEvent) {
 	if e.Type != invoice.TypeCallbackReceived {
-		return nil
+		return
 	}
-	ev, err := invoice.Decode(e.Type, e.Data)
-	if err != nil {
-		return fmt.Errorf("recon: %s v%d: %w", e.Stream, e.StreamVersion, err)
+	var cb invoice.CallbackReceived
+	if ev, err := invoice.Decode(e.Type, e.Data); err == nil {
+		cb = ev.(invoice.CallbackReceived)
+	} else {
+		// A callback we cannot read is still money someone may be
+		// waiting for: list it rather than stall the read model on it.
+		// The stream name ("callback-<provider>-<ref>") still says whose.
+		if rest, ok := strings.CutPrefix(e.Stream, "callback-"); ok {
+			cb.Provider, cb.ProviderRef, _ = strings.Cut(rest, "-")
+		}
 	}
-	cb := ev.(invoice.CallbackReceived)
 	at := cb.At
 	if at.IsZero() {
 		at = e.RecordedAt
@@ -346,7 +350,6 @@ func unmatched(b *batch, e eventstore.RecordedEvent) error {
 		Status: status, OccurredAt: projections.Micros(at), Flags: encodeFlags([]invoice.Flag{invoice.FlagUnmatchedCallback}),
 	})
 	b.sum(day(at), "", cb.Provider).flagged++
-	return nil
 }
 
 // step turns one invoice event into item rows and summary deltas.

@@ -396,3 +396,53 @@ func BenchmarkRebuild(b *testing.B) {
 		})
 	}
 }
+
+// TestUnreadableCallbackIsListed: a callback whose body the domain cannot
+// decode is still an unmatched item (named from its stream), and does not
+// stall the read model for the events after it.
+func TestUnreadableCallbackIsListed(t *testing.T) {
+	t.Parallel()
+	projectiontest.Backends(t, func(t *testing.T, b projections.Backend) {
+		ctx := context.Background()
+		set, p := newSet(t, b, projections.Options{})
+		run(t, set)
+		if _, err := b.Append(ctx, "callback-zpay-ref_bad", eventstore.Any, eventstore.EventData{
+			ID: uuid.Must(uuid.NewV7()).String(), Type: "provider.callback_received", Data: []byte(`{"at":"not a time","verified":"yes"}`),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		h, err := recontest.Write(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, set, h.Last)
+		items, _, err := p.Items(ctx, recon.ItemFilter{Flag: "unmatched_callback", Provider: "zpay"})
+		if err != nil || len(items) != 1 {
+			t.Fatalf("%+v %v", items, err)
+		}
+		it := items[0]
+		if cur(it.ProviderReference) != "ref_bad" || it.Status != "received" || it.OccurredAt.IsZero() || it.Gross != nil {
+			t.Fatalf("%+v", it)
+		}
+		// The history after it was projected in full.
+		rest, _, err := p.Items(ctx, recon.ItemFilter{To: recontest.Day3.AddDate(0, 0, 1)})
+		if err != nil || len(rest) != 16 {
+			t.Fatalf("%d items of the history after the unreadable callback (%v)", len(rest), err)
+		}
+		rows, _, err := p.Summary(ctx, recon.SummaryFilter{To: "2026-03-03"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rows {
+			got = append(got, fmt.Sprintf("%s %s %s: %s", r.Date, cur(r.Currency), r.Provider, fig(r.Figures)))
+		}
+		compare(t, "summary of the history's days", got, wantSummary)
+		if rows, _, err := p.Summary(ctx, recon.SummaryFilter{Provider: "zpay"}); err != nil || len(rows) != 1 || rows[0].FlaggedCount != 1 || rows[0].Currency != nil {
+			t.Fatalf("zpay summary: %+v %v", rows, err)
+		}
+		if ms, err := set.Verify(ctx); err != nil || len(ms) != 0 {
+			t.Fatalf("verify: %v %v", ms, err)
+		}
+	})
+}
