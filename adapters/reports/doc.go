@@ -15,6 +15,13 @@
 //     / ending_before (item ids) page JSON. CSV is an export: without a
 //     limit it streams every matching row.
 //
+// An item can carry several flags (a late payment in the wrong currency
+// has two): flag is the first one raised, flags lists all of them in
+// order (";"-separated in CSV), and ?flag= matches an item carrying the
+// flag anywhere. Values unknown for an item (an unmatched callback has no
+// invoice, amount or currency) are JSON null and empty CSV cells. The
+// summary's JSON adds totals per currency over the selected rows.
+//
 // CSV cells that hold text from outside (merchant references, provider
 // references and statuses) are neutralised against spreadsheet formula
 // injection by a leading apostrophe when they start with = + - @ or a

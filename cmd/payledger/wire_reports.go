@@ -25,8 +25,9 @@ func (a *app) reportProjections(ctx context.Context) ([]projections.Projection, 
 func (a *app) mountReports(ctx context.Context, srv *httpapi.Server, providers map[string]pay.Provider) ([]func(context.Context) error, error) {
 	h := reports.New(reports.Options{
 		Recon: a.reports.recon,
-		// A report includes everything appended before it was asked for.
-		Sync:   pay.SyncTo(a.be.Head, a.set.WaitFor).Sync,
+		// A report includes everything appended before it was asked for;
+		// it waits for its own read model only, not for slower ones.
+		Sync:   pay.SyncTo(a.be.Head, a.set.Runner(recon.Name).WaitFor).Sync,
 		Logger: a.log,
 	})
 	srv.Mount(h.Routes)
