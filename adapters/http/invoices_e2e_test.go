@@ -256,7 +256,9 @@ func TestIdempotencyKeyRace(t *testing.T) {
 					if r.hdr.Get("Idempotent-Replayed") == "true" {
 						kind += " replay"
 					}
+					mu.Lock()
 					bodies[string(r.body)] = true
+					mu.Unlock()
 				}
 				if r.code == http.StatusConflict {
 					if r.problem(t).Code != "idempotency_request_in_progress" || r.hdr.Get("Retry-After") == "" {
