@@ -239,6 +239,15 @@ func (r *Runner) verify(ctx context.Context) ([]Mismatch, error) {
 	clone := r.p.Clone()
 	var out []Mismatch
 	err := r.b.WriteTx(ctx, func(tx *sqlx.Tx) error {
+		// A runner elsewhere (a serving process) may commit while this
+		// runs; under READ COMMITTED its rows would appear in the replay's
+		// dump as if the log produced them. One snapshot keeps the
+		// checkpoint, the live rows and the replay consistent.
+		if d, _ := DialectOf(tx.DriverName()); d == Postgres {
+			if _, err := tx.ExecContext(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`); err != nil {
+				return err
+			}
+		}
 		cp, err := LoadCheckpoint(ctx, tx, r.Name())
 		if err != nil {
 			return err
