@@ -50,7 +50,7 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		problem.Respond(w, http.StatusBadRequest, "bad_callback", "the body could not be read")
 		return
 	}
-	out, err := s.Ingest(r.Context(), a, r.Header, body)
+	out, err := s.Ingest(r.Context(), a, r.Header, body, r.URL.Query().Get("ref"))
 	if err != nil {
 		if errors.Is(err, provider.ErrBadCallback) {
 			s.opt.Logger.Warn("callbacks: refused", "provider", name, "err", err)
@@ -74,9 +74,14 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 }
 
 // Ingest keeps a callback body and acts on it; the HTTP handler calls it
-// after reading the body. A nil error means everything it wrote is
-// committed.
-func (s *Service) Ingest(ctx context.Context, a provider.Adapter, h http.Header, body []byte) (Outcome, error) {
+// after reading the body. hint is the reference we put into the callback
+// URL (?ref=), used to find the invoice when the body does not echo our
+// reference (Payfect's sample answers clientReferenceId null). It only
+// chooses where the body is kept and which invoice's payments are looked
+// at: money still needs a payment of that invoice with the provider's
+// reference, or the provider's own echo. A nil error means everything
+// Ingest wrote is committed.
+func (s *Service) Ingest(ctx context.Context, a provider.Adapter, h http.Header, body []byte, hint string) (Outcome, error) {
 	name := a.Name()
 	if !utf8.Valid(body) {
 		// Kept bodies must be byte for byte what arrived; JSON text that
@@ -90,7 +95,11 @@ func (s *Service) Ingest(ctx context.Context, a provider.Adapter, h http.Header,
 		}
 		return Outcome{}, err
 	}
-	invID := provider.InvoiceID(cb.Reference)
+	ref := cb.Reference
+	if ref == "" && len(hint) <= 128 {
+		ref = hint
+	}
+	invID := provider.InvoiceID(ref)
 	if invID != "" {
 		if _, err := s.opt.Ledger.Load(ctx, invID); errors.Is(err, invoice.ErrNotFound) {
 			invID = ""

@@ -172,7 +172,7 @@ func (s *Service) request(a provider.Adapter, st invoice.State, linkID string, n
 		Customer:    st.Customer,
 		SuccessURL:  s.ReturnURL(st.ID, linkID, payID, "success"),
 		FailURL:     s.ReturnURL(st.ID, linkID, payID, "fail"),
-		CallbackURL: s.CallbackURL(a.Name()),
+		CallbackURL: s.CallbackURL(a.Name(), provider.Reference(st.ID, n)),
 		ExpiresAt:   st.ExpiresAt,
 	}
 }

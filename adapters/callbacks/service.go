@@ -126,7 +126,14 @@ func (s *Service) ReturnURL(invoiceID, linkID, paymentID, outcome string) string
 		url.PathEscape(paymentID) + "?" + q.Encode()
 }
 
-// CallbackURL is where a provider posts its notifications.
-func (s *Service) CallbackURL(name string) string {
-	return s.opt.PublicURL + "/callbacks/" + url.PathEscape(name)
+// CallbackURL is where a provider posts its notifications about the
+// payment with reference (empty: the provider-wide address). The
+// reference rides along as ?ref= for providers whose callbacks do not
+// echo it.
+func (s *Service) CallbackURL(name, reference string) string {
+	u := s.opt.PublicURL + "/callbacks/" + url.PathEscape(name)
+	if reference != "" {
+		u += "?ref=" + url.QueryEscape(reference)
+	}
+	return u
 }

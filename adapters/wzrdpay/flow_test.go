@@ -60,7 +60,7 @@ func TestFlowPaid(t *testing.T) {
 		f := newFlow(t, b)
 		id, token := f.Invoice(t, "123.45", wzrdpay.Name)
 		inv := f.open(t, token)
-		if inv.ReferenceID != id || inv.Amount != "123.45" || inv.Currency != "USD" || inv.CallbackURL != f.Server.URL+"/callbacks/wzrdpay" {
+		if inv.ReferenceID != id || inv.Amount != "123.45" || inv.Currency != "USD" || inv.CallbackURL != f.Server.URL+"/callbacks/wzrdpay?ref="+id {
 			t.Fatalf("provider invoice %+v", inv)
 		}
 		st := f.State(t, id)

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/payledger/payledger/adapters/pay"
 	"github.com/payledger/payledger/adapters/provider"
 	"github.com/payledger/payledger/domain/invoice"
+	"github.com/payledger/payledger/eventstore"
 	"github.com/payledger/payledger/internal/paytest"
 	"github.com/payledger/payledger/ledger"
 	"github.com/payledger/payledger/projections"
@@ -35,6 +37,9 @@ type Harness struct {
 	Janitor  *callbacks.Janitor
 	index    *projections.Set
 	client   *http.Client
+
+	mu       sync.Mutex
+	invoices []string
 }
 
 // New builds a harness on store (projectiontest.Backends hands out
@@ -70,6 +75,10 @@ func New(t testing.TB, store paytest.Store, opt callbacks.Options, jopt callback
 	if err := set.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = set.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 	return &Harness{
 		Env: env, Service: svc, Server: srv, Payments: idx, Janitor: svc.Janitor(idx, jopt), index: set,
 		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
@@ -121,7 +130,15 @@ func (h *Harness) Do(t testing.TB, method, target string, body []byte, hdr http.
 // Invoice creates an open USD invoice on provider and issues its link.
 func (h *Harness) Invoice(t testing.TB, amount, provider string) (string, string) {
 	t.Helper()
-	return h.Env.Invoice(t, amount, provider, "https://merchant.example/ok", "https://merchant.example/fail")
+	id, token := h.Env.Invoice(t, amount, provider, "https://merchant.example/ok", "https://merchant.example/fail")
+	h.track(id)
+	return id, token
+}
+
+func (h *Harness) track(id string) {
+	h.mu.Lock()
+	h.invoices = append(h.invoices, id)
+	h.mu.Unlock()
 }
 
 // InvoiceIn creates an open invoice in currency on provider, expiring
@@ -144,6 +161,7 @@ func (h *Harness) InvoiceIn(t testing.TB, amount, currency, provider string, exp
 		t.Fatalf("issue link: %v", err)
 	}
 	h.Env.Note(l.Result)
+	h.track(res.State.ID)
 	return res.State.ID, l.Token
 }
 
@@ -196,11 +214,28 @@ func (h *Harness) Count(t testing.TB, id, typ string) int {
 	return n
 }
 
-// Sweep brings the payments index up to date and runs one janitor sweep.
+// Sweep waits until the payments index has every event of the invoices
+// the harness created (on PostgreSQL a commit can stay invisible to
+// readers for a while, so catching up to the head is not enough), then
+// runs one janitor sweep.
 func (h *Harness) Sweep(t testing.TB) callbacks.Report {
 	t.Helper()
-	ctx := context.Background()
-	if err := h.index.CatchUp(ctx); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	h.mu.Lock()
+	ids := append([]string(nil), h.invoices...)
+	h.mu.Unlock()
+	var last eventstore.Position
+	for _, id := range ids {
+		recs, err := h.Env.Store.ReadStream(ctx, ledger.StreamName(id), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(recs); n > 0 && last.Less(recs[n-1].Position) {
+			last = recs[n-1].Position
+		}
+	}
+	if err := h.index.WaitFor(ctx, last); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := h.Janitor.Sweep(ctx)
