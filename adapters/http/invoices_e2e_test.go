@@ -275,12 +275,17 @@ func TestIdempotencyKeyRace(t *testing.T) {
 		if codes["201"] != 1 || codes["201"]+codes["201 replay"]+codes["409"] != n || len(bodies) != 1 {
 			t.Fatalf("outcomes %v, %d distinct bodies", codes, len(bodies))
 		}
-		recs, err := b.ReadAll(context.Background(), head, 100)
-		if err != nil {
-			t.Fatal(err)
+		if h := e.head(); h.Count != head.Count+1 {
+			t.Fatalf("%d events written, want exactly one", h.Count-head.Count)
 		}
-		if len(recs) != 1 || recs[0].Type != "invoice.created" {
-			t.Fatalf("%d events written, want exactly one invoice.created", len(recs))
+		var l listJSON[invoiceJSON]
+		e.do("GET", "/v1/invoices", "").decode(t, &l)
+		if len(l.Data) != 1 {
+			t.Fatalf("%d invoices listed, want 1", len(l.Data))
+		}
+		recs, err := b.ReadStream(context.Background(), "invoice-"+l.Data[0].ID, 1)
+		if err != nil || len(recs) != 1 || recs[0].Type != "invoice.created" {
+			t.Fatalf("stream: %d events, %v", len(recs), err)
 		}
 		t.Logf("%d racers: %v", n, codes)
 	})
