@@ -3,10 +3,13 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/payledger/payledger/adapters/idempotency"
 
 	"github.com/payledger/payledger/projections"
 	"github.com/payledger/payledger/projections/projectiontest"
@@ -24,7 +27,7 @@ func TestIdempotencyAcrossACrash(t *testing.T) {
 		exec := func(q, key string) {
 			t.Helper()
 			err := b.WriteTx(ctx, func(tx *sqlx.Tx) error {
-				_, err := tx.ExecContext(ctx, tx.Rebind(q), e.fullID+":"+key)
+				_, err := tx.ExecContext(ctx, tx.Rebind(q), idempotency.RowKey(e.fullID+":"+key))
 				return err
 			})
 			if err != nil {
@@ -83,6 +86,46 @@ func TestIdempotencyAcrossACrash(t *testing.T) {
 		c2 := e.do("POST", "/v1/invoices/"+open.ID+"/cancel", ``, "Idempotency-Key", "x1")
 		if c1.code != http.StatusOK || c2.code != http.StatusOK || string(c1.body) != string(c2.body) {
 			t.Fatalf("cancel retry: %s / %s", c1, c2)
+		}
+	})
+}
+
+// TestIdempotencyTableHoldsNoSecrets: a payment link issued under a key is
+// replayed with its URL, yet the table holds neither the token nor the
+// client's key in readable form.
+func TestIdempotencyTableHoldsNoSecrets(t *testing.T) {
+	projectiontest.Backends(t, func(t *testing.T, b projections.Backend) {
+		e := newEnv(t, b)
+		inv := e.create(simple("9.00"))
+		r1 := e.do("POST", "/v1/invoices/"+inv.ID+"/payment_links", ``, "Idempotency-Key", "link-key-7135")
+		r2 := e.do("POST", "/v1/invoices/"+inv.ID+"/payment_links", ``, "Idempotency-Key", "link-key-7135")
+		var link struct{ URL string }
+		r1.decode(t, &link)
+		token := link.URL[strings.LastIndex(link.URL, "/")+1:]
+		if r1.code != http.StatusCreated || string(r1.body) != string(r2.body) || len(token) != 43 {
+			t.Fatalf("link replay: %s / %s", r1, r2)
+		}
+		rows, err := b.DB().QueryContext(context.Background(), `SELECT scoped_key, request_hash, content_type, location, body FROM payledger_idempotency`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			var k, h, ct, loc string
+			var body []byte
+			if err := rows.Scan(&k, &h, &ct, &loc, &body); err != nil {
+				t.Fatal(err)
+			}
+			n++
+			for _, col := range []string{k, h, ct, loc, string(body)} {
+				if strings.Contains(col, token) || strings.Contains(col, "link-key-7135") || strings.Contains(col, "payer@example.com") {
+					t.Fatalf("idempotency row holds a secret in clear: %q", col)
+				}
+			}
+		}
+		if err := rows.Err(); err != nil || n != 1 {
+			t.Fatalf("%d rows, %v", n, err)
 		}
 	})
 }

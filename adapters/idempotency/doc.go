@@ -17,4 +17,10 @@
 // transient failure. A request
 // still marked in flight after the lease (a crashed process) is taken over
 // by the next retry.
+//
+// The table stores neither the client's key nor a readable response: rows
+// are found by the SHA-256 of the scoped key, and each response is sealed
+// with AES-GCM under a key derived from the scoped key. A response may
+// carry a payment link's token, which is otherwise only ever stored
+// hashed.
 package idempotency

@@ -3,6 +3,9 @@ package idempotency
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -155,13 +158,14 @@ type storedRow struct {
 
 func (s *Store) begin(ctx context.Context, key, hash string) (outcome, Stored, error) {
 	now := s.now()
+	row := RowKey(key)
 	var (
 		out outcome
 		st  Stored
 	)
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO payledger_idempotency (scoped_key, request_hash, created_at, locked_until) VALUES (?, ?, ?, ?) ON CONFLICT (scoped_key) DO NOTHING`),
-			key, hash, now.UnixMicro(), now.Add(s.lease).UnixMicro())
+			row, hash, now.UnixMicro(), now.Add(s.lease).UnixMicro())
 		if err != nil {
 			return err
 		}
@@ -170,20 +174,24 @@ func (s *Store) begin(ctx context.Context, key, hash string) (outcome, Stored, e
 			return nil
 		}
 		var r storedRow
-		if err := tx.GetContext(ctx, &r, s.q(`SELECT request_hash, status, content_type, location, body, locked_until FROM payledger_idempotency WHERE scoped_key = ?`), key); err != nil {
+		if err := tx.GetContext(ctx, &r, s.q(`SELECT request_hash, status, content_type, location, body, locked_until FROM payledger_idempotency WHERE scoped_key = ?`), row); err != nil {
 			return err
 		}
 		switch {
 		case r.RequestHash != hash:
 			out = mismatch
 		case r.Status != 0:
-			out, st = replay, Stored{Status: r.Status, ContentType: r.ContentType, Location: r.Location, Body: r.Body}
+			body, err := open(key, r.Body)
+			if err != nil {
+				return err
+			}
+			out, st = replay, Stored{Status: r.Status, ContentType: r.ContentType, Location: r.Location, Body: body}
 		case r.LockedUntil > now.UnixMicro():
 			out = inFlight
 		default:
 			// The first request's process died: take the key over.
 			res, err := tx.ExecContext(ctx, s.q(`UPDATE payledger_idempotency SET locked_until = ? WHERE scoped_key = ? AND status = 0 AND locked_until = ?`),
-				now.Add(s.lease).UnixMicro(), key, r.LockedUntil)
+				now.Add(s.lease).UnixMicro(), row, r.LockedUntil)
 			if err != nil {
 				return err
 			}
@@ -211,13 +219,21 @@ func transient(st Stored, h http.Header) bool {
 // finish stores the response of a completed request, or forgets the key
 // when forget is set so that a retry runs again.
 func (s *Store) finish(ctx context.Context, key string, st Stored, forget bool) error {
+	row := RowKey(key)
+	var sealed []byte
+	if !forget {
+		var err error
+		if sealed, err = seal(key, st.Body); err != nil {
+			return fmt.Errorf("idempotency: finish: %w", err)
+		}
+	}
 	err := s.write(ctx, func(tx *sqlx.Tx) error {
 		var err error
 		if forget {
-			_, err = tx.ExecContext(ctx, s.q(`DELETE FROM payledger_idempotency WHERE scoped_key = ? AND status = 0`), key)
+			_, err = tx.ExecContext(ctx, s.q(`DELETE FROM payledger_idempotency WHERE scoped_key = ? AND status = 0`), row)
 		} else {
 			_, err = tx.ExecContext(ctx, s.q(`UPDATE payledger_idempotency SET status = ?, content_type = ?, location = ?, body = ? WHERE scoped_key = ?`),
-				st.Status, st.ContentType, st.Location, st.Body, key)
+				st.Status, st.ContentType, st.Location, sealed, row)
 		}
 		return err
 	})
@@ -325,6 +341,54 @@ func (s *Store) Middleware(scope func(*http.Request) string, next http.Handler) 
 		}
 		_ = s.finish(context.WithoutCancel(r.Context()), key, done, transient(done, rec.Header()))
 	})
+}
+
+// RowKey is how a scoped key is stored: its SHA-256, hex. The clear key
+// never reaches the table; it is also what opens the stored response.
+func RowKey(scopedKey string) string {
+	sum := sha256.Sum256([]byte("payledger/idempotency/row\x00" + scopedKey))
+	return hex.EncodeToString(sum[:])
+}
+
+// Stored responses are sealed with AES-256-GCM under a key derived from
+// the scoped key. A response can hold secrets that are otherwise only
+// stored hashed (the token inside a payment link's URL) and the payer's
+// personal data; sealed, a copy of the table reveals neither without the
+// client's Idempotency-Key, which is stored nowhere.
+func aead(scopedKey string) (cipher.AEAD, error) {
+	k := sha256.Sum256([]byte("payledger/idempotency/body\x00" + scopedKey))
+	block, err := aes.NewCipher(k[:])
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+func seal(scopedKey string, body []byte) ([]byte, error) {
+	g, err := aead(scopedKey)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, g.NonceSize(), g.NonceSize()+len(body)+g.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return g.Seal(nonce, nonce, body, []byte(RowKey(scopedKey))), nil
+}
+
+func open(scopedKey string, sealed []byte) ([]byte, error) {
+	g, err := aead(scopedKey)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < g.NonceSize() {
+		return nil, errors.New("idempotency: stored response is truncated")
+	}
+	body, err := g.Open(nil, sealed[:g.NonceSize()], sealed[g.NonceSize():], []byte(RowKey(scopedKey)))
+	if err != nil {
+		return nil, fmt.Errorf("idempotency: stored response does not open: %w", err)
+	}
+	return body, nil
 }
 
 func printableASCII(s string) bool {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/payledger/payledger/adapters/idempotency"
 	"github.com/payledger/payledger/projections"
 	"github.com/payledger/payledger/projections/projectiontest"
@@ -183,6 +185,34 @@ func TestPurge(t *testing.T) {
 		}
 		if w := f.post("a", "newer", `{}`); w.Header().Get("Idempotent-Replayed") != "true" {
 			t.Fatal("a 6-day-old key was purged")
+		}
+	})
+}
+
+// TestSealedRows: rows are found by a digest of the scoped key and the
+// response is sealed; a row altered in the table is never replayed.
+func TestSealedRows(t *testing.T) {
+	projectiontest.Backends(t, func(t *testing.T, b projections.Backend) {
+		ctx := context.Background()
+		f := newFixture(t, b)
+		first := f.post("a", "sealed", `{"x":1}`)
+		var body []byte
+		if err := b.DB().QueryRowContext(ctx, b.DB().Rebind(`SELECT body FROM payledger_idempotency WHERE scoped_key = ?`), idempotency.RowKey("a:sealed")).Scan(&body); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(body), "run") || len(body) <= first.Body.Len() {
+			t.Fatalf("stored body is not sealed: %q", body)
+		}
+		body[len(body)-1] ^= 1
+		err := b.WriteTx(ctx, func(tx *sqlx.Tx) error {
+			_, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE payledger_idempotency SET body = ? WHERE scoped_key = ?`), body, idempotency.RowKey("a:sealed"))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := f.post("a", "sealed", `{"x":1}`); w.Code != http.StatusServiceUnavailable {
+			t.Fatalf("tampered row: %d %s", w.Code, w.Body)
 		}
 	})
 }
