@@ -179,6 +179,16 @@ func TestRateLimit(t *testing.T) {
 		if r.code != http.StatusTooManyRequests || r.hdr.Get("Retry-After") != "2" {
 			t.Fatalf("pay over the limit: %s Retry-After %q", r, r.hdr.Get("Retry-After"))
 		}
+		// Requests without a valid key are limited per IP, with headers.
+		e.clock.Advance(10 * time.Second)
+		for i := range 3 {
+			if r := e.do("GET", "/v1/invoices", "", "Authorization", "Bearer nope"); r.code != http.StatusUnauthorized || r.hdr.Get("X-RateLimit-Remaining") != strconv.Itoa(2-i) {
+				t.Fatalf("unauthenticated %d: %s remaining %q", i, r, r.hdr.Get("X-RateLimit-Remaining"))
+			}
+		}
+		if r := e.do("GET", "/v1/invoices", "", "Authorization", ""); r.code != http.StatusTooManyRequests || r.hdr.Get("Retry-After") == "" {
+			t.Fatalf("unauthenticated over the limit: %s", r)
+		}
 		// The API keys' buckets are separate from the IP's.
 		e.clock.Advance(time.Second)
 		if r := e.do("GET", "/v1/invoices", ""); r.code != http.StatusOK {

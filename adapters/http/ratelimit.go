@@ -103,13 +103,25 @@ func (s *Server) rateLimit(next http.Handler) http.Handler {
 	})
 }
 
+func clientIP(r *http.Request) string {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return ip
+}
+
+// limitUnauthenticated spends a token of the client IP's bucket (with the
+// per-key limit) for a request without a valid key, so that refusals
+// carry the X-RateLimit-* headers too and key guessing is throttled. It
+// reports whether the caller may still answer (false: 429 was written).
+func (s *Server) limitUnauthenticated(w http.ResponseWriter, r *http.Request) bool {
+	return s.keyLim.handle(w, "ip:"+clientIP(r))
+}
+
 func (s *Server) limitByIP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			ip = r.RemoteAddr
-		}
-		if s.payLim.handle(w, ip) {
+		if s.payLim.handle(w, clientIP(r)) {
 			next.ServeHTTP(w, r)
 		}
 	})

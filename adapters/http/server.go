@@ -207,6 +207,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearer(r.Header.Get("Authorization"))
 		if !ok {
+			if !s.limitUnauthenticated(w, r) {
+				return
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="payledger"`)
 			problem.Respond(w, http.StatusUnauthorized, "unauthorized", "send an API key as Authorization: Bearer plk_…")
 			return
@@ -214,6 +217,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		key, err := s.opt.Keys.Authenticate(r.Context(), token)
 		switch {
 		case errors.Is(err, apikey.ErrInvalid), errors.Is(err, apikey.ErrRevoked):
+			if !s.limitUnauthenticated(w, r) {
+				return
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="payledger", error="invalid_token"`)
 			problem.Respond(w, http.StatusUnauthorized, "invalid_api_key", "the API key is invalid or revoked")
 			return
