@@ -100,7 +100,7 @@ func Export(ctx context.Context, store eventstore.Store, w io.Writer, o ExportOp
 		}
 		for _, e := range batch {
 			seq++
-			digest = NextDigest(digest, eventHash(e))
+			digest = NextDigest(digest, contentHash(e))
 			if !o.From.IsZero() && e.RecordedAt.Before(o.From) || !o.To.IsZero() && !e.RecordedAt.Before(o.To) {
 				continue
 			}
@@ -122,4 +122,15 @@ func LineOf(seq uint64, e eventstore.RecordedEvent, digest []byte) Line {
 		l.PrevHash, l.Hash = hex.EncodeToString(prev), hex.EncodeToString(hash)
 	}
 	return l
+}
+
+// contentHash is the event's hash recomputed from its content (trusting
+// only the prev_hash it carries), so an export's digest column is what an
+// auditor recomputing from the other columns gets.
+func contentHash(e eventstore.RecordedEvent) []byte {
+	h, err := eventstore.HashOf(e)
+	if err != nil {
+		return ZeroDigest
+	}
+	return h
 }

@@ -37,8 +37,14 @@ type Options struct {
 	// publication; each must equal the digest recomputed over that many
 	// events.
 	Expect []Digest
-	// Total is the number of events, for the progress bar (-1 unknown).
+	// Total is the number of events the log held when the check began
+	// (-1 unknown). It draws the progress bar, and the pass waits up to
+	// HoldBack for events that open transactions keep out of $all until
+	// it has read that many: a verification that silently skipped
+	// committed events would prove nothing about them.
 	Total int
+	// HoldBack bounds that wait (default 30 s).
+	HoldBack time.Duration
 	// Progress is called after each batch of the chain pass (may be nil).
 	Progress func(done, total int)
 	// OnProjection is called when a read model's comparison ends (may be
@@ -123,6 +129,9 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 	}
 	if o.MaxProblems <= 0 {
 		o.MaxProblems = 1000
+	}
+	if o.HoldBack <= 0 {
+		o.HoldBack = 30 * time.Second
 	}
 	r := &Report{Chain: []ChainProblem{}, ReadModels: []projections.Mismatch{}, DigestProblems: []DigestProblem{}}
 
@@ -249,7 +258,10 @@ func (c *checker) digest(p DigestProblem) {
 // pass reads $all once.
 func (c *checker) pass(ctx context.Context, o Options, want []Digest) error {
 	digest := ZeroDigest
-	var n uint64
+	var (
+		n         uint64
+		waitUntil time.Time
+	)
 	pos := eventstore.Start
 	if o.Progress != nil {
 		o.Progress(0, o.Total)
@@ -264,11 +276,24 @@ func (c *checker) pass(ctx context.Context, o Options, want []Digest) error {
 			return fmt.Errorf("read $all after %s: %w", pos, err)
 		}
 		if len(batch) == 0 {
-			break
+			if o.Total < 0 || int(n) >= o.Total {
+				break
+			}
+			if waitUntil.IsZero() {
+				waitUntil = time.Now().Add(o.HoldBack)
+			}
+			if time.Now().After(waitUntil) {
+				return fmt.Errorf("only %d of the %d events became readable within %s: a transaction left open on the database server holds back $all; run verify again when it has ended", n, o.Total, o.HoldBack)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
 		}
 		for _, e := range batch {
-			c.event(e)
-			digest = NextDigest(digest, eventHash(e))
+			digest = NextDigest(digest, c.event(e))
 			n++
 			for len(want) > 0 && want[0].Events == n {
 				c.compare(want[0], n, e, digest)
@@ -279,9 +304,6 @@ func (c *checker) pass(ctx context.Context, o Options, want []Digest) error {
 		if o.Progress != nil {
 			o.Progress(int(n), o.Total)
 		}
-	}
-	if o.Progress != nil && o.Total >= 0 && int(n) < o.Total {
-		o.Progress(o.Total, o.Total) // end the bar: events counted earlier may be held back or gone
 	}
 	for _, w := range want {
 		c.digest(DigestProblem{Events: w.Events, Source: source(w), Recorded: w.Digest,
@@ -323,7 +345,10 @@ func (c *checker) compare(w Digest, n uint64, e eventstore.RecordedEvent, digest
 // event checks one event against its stream's previous one and records
 // every fault; it then takes the event as the stream's head, so that one
 // broken event does not make every later one in the stream look broken.
-func (c *checker) event(e eventstore.RecordedEvent) {
+// It returns the hash recomputed from the event's content, which is what
+// the digests fold: a digest then fails for an edited event even when the
+// stored hash was left alone.
+func (c *checker) event(e eventstore.RecordedEvent) []byte {
 	h := c.heads[e.Stream]
 	problem := func(v uint64, id, pos, reason string) {
 		c.chain(ChainProblem{Stream: e.Stream, Version: v, EventID: id, Position: pos, Reason: reason})
@@ -345,7 +370,7 @@ func (c *checker) event(e eventstore.RecordedEvent) {
 	if err != nil {
 		problem(e.StreamVersion, e.ID, e.Position.String(), err.Error())
 		c.heads[e.Stream] = head{version: e.StreamVersion}
-		return
+		return ZeroDigest
 	}
 	want := h.hash
 	if h.version == 0 {
@@ -357,13 +382,18 @@ func (c *checker) event(e eventstore.RecordedEvent) {
 	if !gap && want != nil && !bytes.Equal(prev, want) {
 		why = append(why, fmt.Sprintf("prev_hash %x is not the hash of version %d (%x)", prev, h.version, want))
 	}
-	if sum := chainHash(prev, e, caller); !bytes.Equal(sum, stored) {
+	sum := chainHash(prev, e, caller)
+	if !bytes.Equal(sum, stored) {
 		why = append(why, "hash mismatch: stream, version, type, data or metadata changed after the append")
 	}
 	if len(why) > 0 {
 		problem(e.StreamVersion, e.ID, e.Position.String(), strings.Join(why, "; "))
 	}
 	c.heads[e.Stream] = head{version: e.StreamVersion, hash: stored}
+	if sum == nil {
+		return ZeroDigest
+	}
+	return sum
 }
 
 // streamHeads compares the streams table with the chains just read. A stream

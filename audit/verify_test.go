@@ -215,6 +215,9 @@ func TestTamperingIsCaught(t *testing.T) {
 				if !hasChain(r, stream, 3, "hash mismatch") || r.ChainCount != 1 {
 					t.Fatalf("edited %s v3 not named alone:\n%s", stream, report(r))
 				}
+				if r.DigestCount == 0 {
+					t.Fatalf("digests hold over an edited event:\n%s", report(r))
+				}
 			}
 		}},
 		{"edit event type", func(t *testing.T, w *world) func(*testing.T, *audit.Report) {

@@ -27,6 +27,9 @@ type config struct {
 	SandboxSecret  string
 	MerchantName   string
 	RelayTopic     string
+	// AuditDigestEvery is how many events lie between two recorded
+	// digests of the whole history.
+	AuditDigestEvery int
 }
 
 // configError names the one setting that stops startup.
@@ -89,6 +92,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if !validTopic(c.RelayTopic) {
 		return c, &configError{"PAYLEDGER_RELAY_TOPIC", fmt.Sprintf("%q: use letters, digits and _ only", c.RelayTopic)}
+	}
+	c.AuditDigestEvery = 10_000
+	if v := getenv("PAYLEDGER_AUDIT_DIGEST_EVERY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return c, &configError{"PAYLEDGER_AUDIT_DIGEST_EVERY", fmt.Sprintf("%q is not a positive number of events", v)}
+		}
+		c.AuditDigestEvery = n
 	}
 	if c.Catalog != "" && c.ResetSecrets == "" {
 		return c, &configError{"PAYLEDGER_RESET_FEE_SECRET", "is required when PAYLEDGER_CATALOG is set"}

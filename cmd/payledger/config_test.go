@@ -26,6 +26,7 @@ func TestConfigNamesTheBadSetting(t *testing.T) {
 		{map[string]string{"PAYLEDGER_PUBLIC_URL": "ftp://x"}, "PAYLEDGER_PUBLIC_URL"},
 		{map[string]string{"PAYLEDGER_CATALOG": "catalog.json"}, "PAYLEDGER_RESET_FEE_SECRET"},
 		{map[string]string{"PAYLEDGER_RELAY_TOPIC": "events; DROP TABLE x"}, "PAYLEDGER_RELAY_TOPIC"},
+		{map[string]string{"PAYLEDGER_AUDIT_DIGEST_EVERY": "0"}, "PAYLEDGER_AUDIT_DIGEST_EVERY"},
 	}
 	for _, c := range cases {
 		_, err := loadConfig(func(k string) string { return c.env[k] })

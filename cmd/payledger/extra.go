@@ -12,7 +12,7 @@ import (
 func (a *app) extraProjections(ctx context.Context) ([]projections.Projection, error) {
 	var all []projections.Projection
 	for _, group := range []func(context.Context) ([]projections.Projection, error){
-		a.reportProjections, a.webhookProjections, a.relayProjections,
+		a.reportProjections, a.webhookProjections, a.relayProjections, a.auditProjections,
 	} {
 		ps, err := group(ctx)
 		if err != nil {
