@@ -63,7 +63,7 @@ func TestKeysCommand(t *testing.T) {
 				}
 			}
 			for _, tok := range []string{full, read} {
-				if strings.Contains(out, strings.Split(tok, "_")[2]) {
+				if secret := tok[len("plk_")+16+1:]; strings.Contains(out, secret) {
 					t.Fatal("keys list shows a secret")
 				}
 			}
