@@ -271,9 +271,16 @@ WHERE id = ? AND status = 'enabled'`), reason, micros(now), id)
 	return outbox.CancelPending(ctx, tx, id)
 }
 
-// noteSuccess clears the endpoint's failure streak.
-func noteSuccess(ctx context.Context, tx *sqlx.Tx, id string) error {
-	_, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE webhook_endpoints SET failing_since = 0 WHERE id = ? AND failing_since <> 0`), id)
+// noteSuccess clears the failure streak of the given endpoints.
+func noteSuccess(ctx context.Context, tx *sqlx.Tx, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	q, args, err := sqlx.In(`UPDATE webhook_endpoints SET failing_since = 0 WHERE id IN (?) AND failing_since <> 0`, ids)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, tx.Rebind(q), args...)
 	return err
 }
 

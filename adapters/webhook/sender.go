@@ -57,13 +57,15 @@ type SenderOptions struct {
 	// DisableAfter disables an endpoint whose attempts have all failed for
 	// this long (default 5 days).
 	DisableAfter time.Duration
-	// Lease is how long a claimed delivery stays out of other polls. It
-	// must outlast the handler with all its in-process retries, four
-	// attempts of Timeout plus backoff; shorter values are raised to that
-	// plus 5 s (the default: 65 s with the 15 s timeout). It is also how
-	// long a crash delays the delivery that was in flight.
+	// Lease is how long a claimed delivery stays out of other polls, and
+	// so how long a crash delays the delivery that was in flight. It must
+	// exceed Timeout (default and floor: Timeout + 5 s). Within one process
+	// a delivery still being handled (Retry re-running it) is never
+	// published twice; across processes an attempt that outlives its lease
+	// may be repeated, which at-least-once delivery allows and the
+	// attempt-number guard of the outbox keeps out of the log.
 	Lease time.Duration
-	// MaxInFlight bounds concurrent attempts (default 64).
+	// MaxInFlight bounds concurrent attempts (default 128).
 	MaxInFlight int
 	// MaxPoll bounds the wait between polls when nothing wakes the sender
 	// (default 1 s): deliveries queued by another process, or due later.
@@ -118,11 +120,11 @@ func NewSender(o SenderOptions) (*Sender, error) {
 	if o.DisableAfter <= 0 {
 		o.DisableAfter = 5 * 24 * time.Hour
 	}
-	if floor := handlerBound(o.Timeout); o.Lease < floor {
-		o.Lease = floor + 5*time.Second
+	if o.Lease <= o.Timeout {
+		o.Lease = o.Timeout + 5*time.Second
 	}
 	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = 64
+		o.MaxInFlight = 128
 	}
 	if o.MaxPoll <= 0 {
 		o.MaxPoll = time.Second
@@ -179,18 +181,6 @@ const (
 	retryMaxInterval = time.Second
 )
 
-// handlerBound is the longest one message can keep the handler busy: every
-// run may make a full attempt (a panic before the outcome is kept), plus
-// the backoff between runs.
-func handlerBound(timeout time.Duration) time.Duration {
-	d, wait := time.Duration(handlerRetries+1)*timeout, retryInitial
-	for range handlerRetries {
-		d += wait
-		wait = min(wait*retryMultiplier, retryMaxInterval)
-	}
-	return d
-}
-
 // Wake makes the sender poll now (the outbox committed a batch, or a
 // delivery was re-queued). It never blocks.
 func (s *Sender) Wake() {
@@ -200,10 +190,48 @@ func (s *Sender) Wake() {
 	}
 }
 
-// job is the message payload: everything one attempt needs except the
-// endpoint's secret, which stays in the database.
-type job struct {
-	outbox.Job
+// A delivery message carries the request body as its payload and the rest
+// of the job in metadata; the endpoint's secret is not in it (it stays in
+// the database and the sender's memory).
+const (
+	mdDelivery   = "delivery_id"
+	mdEndpoint   = "endpoint_id"
+	mdEvent      = "event_id"
+	mdEventType  = "event_type"
+	mdFormat     = "format"
+	mdAttempt    = "attempt"
+	mdManual     = "manual"
+	mdRecordedAt = "recorded_at"
+)
+
+func toMessage(j outbox.Job) *message.Message {
+	msg := message.NewMessage(j.DeliveryID+"/"+strconv.Itoa(j.Attempt), j.Body)
+	middleware.SetCorrelationID(j.EventID, msg)
+	md := msg.Metadata
+	md.Set(mdDelivery, j.DeliveryID)
+	md.Set(mdEndpoint, j.EndpointID)
+	md.Set(mdEvent, j.EventID)
+	md.Set(mdEventType, j.EventType)
+	md.Set(mdFormat, j.Format)
+	md.Set(mdAttempt, strconv.Itoa(j.Attempt))
+	md.Set(mdManual, strconv.FormatBool(j.Manual))
+	md.Set(mdRecordedAt, strconv.FormatInt(j.RecordedAt.UnixMicro(), 10))
+	return msg
+}
+
+func fromMessage(msg *message.Message) (outbox.Job, error) {
+	md := msg.Metadata
+	j := outbox.Job{DeliveryID: md.Get(mdDelivery), EndpointID: md.Get(mdEndpoint), EventID: md.Get(mdEvent),
+		EventType: md.Get(mdEventType), Format: md.Get(mdFormat), Body: msg.Payload}
+	var err error
+	if j.Attempt, err = strconv.Atoi(md.Get(mdAttempt)); err != nil || j.DeliveryID == "" || j.EndpointID == "" {
+		return j, fmt.Errorf("malformed delivery message %s", msg.UUID)
+	}
+	j.Manual = md.Get(mdManual) == "true"
+	if us, err := strconv.ParseInt(md.Get(mdRecordedAt), 10, 64); err == nil && us > 0 {
+		j.RecordedAt = time.UnixMicro(us)
+	}
+	return j, nil
 }
 
 // Run delivers until ctx is done, then lets in-flight attempts finish (up
@@ -261,13 +289,17 @@ func (s *Sender) Run(ctx context.Context) error {
 }
 
 // poll leases due deliveries and publishes them, never more than
-// MaxInFlight at a time, until ctx is done.
+// MaxInFlight at a time, until ctx is done. Claims are batched: after a
+// claim filled the slots, the next one waits until a quarter of them are
+// free again (or something new is committed), so that a drain costs one
+// claim transaction per many deliveries rather than one each.
 func (s *Sender) poll(ctx context.Context, pub message.Publisher) {
 	backoff := 10 * time.Millisecond
+	woken := true
 	for ctx.Err() == nil {
 		free := s.o.MaxInFlight - s.inflightCount()
 		claimed := 0
-		if free > 0 {
+		if free >= s.lowWater() || (free > 0 && woken) {
 			jobs, err := s.claim(ctx, free)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -286,7 +318,8 @@ func (s *Sender) poll(ctx context.Context, pub message.Publisher) {
 				s.publish(pub, j)
 			}
 			if claimed == free {
-				continue // more may be due; the next claim waits for a free slot
+				woken = false
+				continue // more may be due: claim again once slots free up
 			}
 		}
 		wait := s.o.MaxPoll
@@ -309,12 +342,18 @@ func (s *Sender) poll(ctx context.Context, pub message.Publisher) {
 			t.Stop()
 			return
 		case <-s.wake:
+			woken = true
 		case <-s.freed:
+			woken = false
 		case <-t.C:
+			woken = true
 		}
 		t.Stop()
 	}
 }
+
+// lowWater is how many free slots make a claim worth its transaction.
+func (s *Sender) lowWater() int { return max(1, s.o.MaxInFlight/4) }
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
@@ -346,13 +385,21 @@ func (s *Sender) claim(ctx context.Context, n int) ([]outbox.Job, error) {
 	if err != nil || len(jobs) == 0 {
 		return nil, err
 	}
+	// Endpoints never change URL, format or secret, and a disabled or
+	// deleted one has no pending deliveries left to claim, so the cache
+	// only has to learn endpoints it has not seen.
 	seen := map[string]bool{}
 	var ids []string
+	s.mu.Lock()
 	for _, j := range jobs {
-		if !seen[j.EndpointID] {
+		if _, known := s.endpoints[j.EndpointID]; !known && !seen[j.EndpointID] {
 			seen[j.EndpointID] = true
 			ids = append(ids, j.EndpointID)
 		}
+	}
+	s.mu.Unlock()
+	if len(ids) == 0 {
+		return jobs, nil
 	}
 	eps, err := s.o.Endpoints.load(ctx, ids)
 	if err != nil {
@@ -367,14 +414,7 @@ func (s *Sender) claim(ctx context.Context, n int) ([]outbox.Job, error) {
 }
 
 func (s *Sender) publish(pub message.Publisher, j outbox.Job) {
-	payload, err := json.Marshal(job{j})
-	if err != nil {
-		s.log.Error("webhook: encode job", "delivery", j.DeliveryID, "err", err)
-		return
-	}
-	msg := message.NewMessage(j.DeliveryID+"/"+strconv.Itoa(j.Attempt), payload)
-	middleware.SetCorrelationID(j.EventID, msg)
-	msg.Metadata.Set("delivery_id", j.DeliveryID)
+	msg := toMessage(j)
 	s.mu.Lock()
 	if _, busy := s.inflight[msg.UUID]; busy {
 		// Our own lease ran out while the attempt is still being retried
@@ -393,7 +433,11 @@ func (s *Sender) publish(pub message.Publisher, j outbox.Job) {
 func (s *Sender) release(uuid string) {
 	s.mu.Lock()
 	delete(s.inflight, uuid)
+	free := s.o.MaxInFlight - len(s.inflight)
 	s.mu.Unlock()
+	if free < s.lowWater() {
+		return
+	}
 	select {
 	case s.freed <- struct{}{}:
 	default:
@@ -430,9 +474,9 @@ const outcomeKey = "attempt_outcome"
 // it again: the outcome is kept on the message so the receiver is not
 // called a second time for the same attempt.
 func (s *Sender) handle(msg *message.Message) error {
-	var j job
-	if err := json.Unmarshal(msg.Payload, &j); err != nil {
-		return fmt.Errorf("decode job: %w", err)
+	j, err := fromMessage(msg)
+	if err != nil {
+		return err
 	}
 	var out outbox.Outcome
 	if cached := msg.Metadata.Get(outcomeKey); cached != "" {
@@ -447,11 +491,11 @@ func (s *Sender) handle(msg *message.Message) error {
 		if ep.Status != EndpointEnabled {
 			return nil // disabled or deleted meanwhile: its deliveries were cancelled
 		}
-		out = s.attempt(msg.Context(), ep, j.Job)
+		out = s.attempt(msg.Context(), ep, j)
 		b, _ := json.Marshal(out)
 		msg.Metadata.Set(outcomeKey, string(b))
 	}
-	return s.record(j.Job, out)
+	return s.record(j, out)
 }
 
 func (s *Sender) endpoint(ctx context.Context, id string) (Endpoint, error) {
@@ -623,12 +667,7 @@ func (s *Sender) recorder(ctx context.Context) {
 			}
 		}
 		err := s.o.DB.WriteTx(context.WithoutCancel(ctx), func(tx *sqlx.Tx) error {
-			for _, r := range group {
-				if err := s.apply(ctx, tx, r); err != nil {
-					return err
-				}
-			}
-			return nil
+			return s.apply(ctx, tx, group)
 		})
 		for _, r := range group {
 			r.done <- err
@@ -636,23 +675,54 @@ func (s *Sender) recorder(ctx context.Context) {
 	}
 }
 
-// apply records one outcome and its effect on the endpoint.
-func (s *Sender) apply(ctx context.Context, tx *sqlx.Tx, r recordReq) error {
-	fresh, err := outbox.Record(ctx, tx, r.out)
-	if err != nil || !fresh {
+// apply records a group of outcomes and their effect on the endpoints, in
+// a few statements whatever the group's size (a statement is a round trip
+// to the database): 410 disables at once; a 2xx ends the endpoint's
+// failure streak; any other failure after the endpoint's last success in
+// the group extends it, and a streak of DisableAfter disables.
+func (s *Sender) apply(ctx context.Context, tx *sqlx.Tx, group []recordReq) error {
+	outs := make([]outbox.Outcome, len(group))
+	for i, r := range group {
+		outs[i] = r.out
+	}
+	fresh, err := outbox.RecordAll(ctx, tx, outs)
+	if err != nil {
 		return err
 	}
-	switch {
-	case r.out.Status == outbox.StatusSucceeded:
-		return noteSuccess(ctx, tx, r.job.EndpointID)
-	case r.out.Error == "" && r.out.StatusCode == http.StatusGone:
-		s.log.Warn("webhook: endpoint answered 410 Gone; disabled", "endpoint", r.job.EndpointID)
-		return disable(ctx, tx, r.job.EndpointID, ReasonGone, r.out.StartedAt)
-	default:
+	lastOK := map[string]int{}
+	var cleared []string
+	for i, r := range group {
+		if fresh[i] && r.out.Status == outbox.StatusSucceeded {
+			if _, seen := lastOK[r.job.EndpointID]; !seen {
+				cleared = append(cleared, r.job.EndpointID)
+			}
+			lastOK[r.job.EndpointID] = i
+		}
+	}
+	if err := noteSuccess(ctx, tx, cleared); err != nil {
+		return err
+	}
+	for i, r := range group {
+		if !fresh[i] || r.out.Status == outbox.StatusSucceeded {
+			continue
+		}
+		if r.out.Error == "" && r.out.StatusCode == http.StatusGone {
+			s.log.Warn("webhook: endpoint answered 410 Gone; disabled", "endpoint", r.job.EndpointID)
+			if err := disable(ctx, tx, r.job.EndpointID, ReasonGone, r.out.StartedAt); err != nil {
+				return err
+			}
+			continue
+		}
+		if last, ok := lastOK[r.job.EndpointID]; ok && i < last {
+			continue // a later success in this group ends the streak anyway
+		}
 		off, err := noteFailure(ctx, tx, r.job.EndpointID, r.out.StartedAt, s.o.DisableAfter)
+		if err != nil {
+			return err
+		}
 		if off {
 			s.log.Warn("webhook: endpoint failing for too long; disabled", "endpoint", r.job.EndpointID, "after", s.o.DisableAfter)
 		}
-		return err
 	}
+	return nil
 }

@@ -303,7 +303,7 @@ func TestPanicIsRecoveredRetriedAndPoisoned(t *testing.T) {
 		tr.n.Store(4) // the first run and Retry's three
 		reg := prometheus.NewRegistry()
 		n := newNode(t, b, webhook.SenderOptions{Schedule: shortSchedule, Client: &http.Client{Transport: tr},
-			Timeout: 200 * time.Millisecond, Lease: 1500 * time.Millisecond, Registerer: reg})
+			Timeout: 200 * time.Millisecond, Lease: 300 * time.Millisecond, Registerer: reg})
 		e := n.endpoint(t, rcv.url("/x"), outbox.FormatStandard, outbox.InvoiceCreated)
 		rcv.secret(e.ID, e.Secret)
 		n.start(t)

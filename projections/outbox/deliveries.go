@@ -55,34 +55,42 @@ func fromMicros(us int64) time.Time {
 // until leaseUntil (their next_attempt_at moves there), so no other poll
 // takes them meanwhile. A sender that dies mid-attempt loses only the
 // lease: the delivery is due again once it passes. Deliveries whose
-// message is missing (a rebuild in progress) wait.
+// message is missing (a rebuild in progress) are left alone.
+//
+// The queue is read on its own, in index order, and the bodies fetched by
+// key afterwards: a join would let the planner of a freshly filled table
+// (no statistics yet) hash every message before the LIMIT applies.
 func Claim(ctx context.Context, tx *sqlx.Tx, now, leaseUntil time.Time, limit int) ([]Job, error) {
-	q := `SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.format, d.attempts, d.manual, d.created_at,
-	CASE WHEN d.format = 'woocommerce' THEN m.woocommerce_body ELSE m.standard_body END
-FROM webhook_deliveries d JOIN webhook_messages m ON m.event_id = d.event_id
-WHERE d.status = 'pending' AND d.next_attempt_at <= ?
-ORDER BY d.next_attempt_at, d.id
+	q := `SELECT id, endpoint_id, event_id, event_type, format, attempts, manual, created_at
+FROM webhook_deliveries
+WHERE status = 'pending' AND next_attempt_at <= ?
+ORDER BY next_attempt_at, id
 LIMIT ?`
 	if d, _ := projections.DialectOf(tx.DriverName()); d == projections.Postgres {
 		// Several servers on one database: each takes different rows.
-		q += ` FOR UPDATE OF d SKIP LOCKED`
+		q += ` FOR UPDATE SKIP LOCKED`
 	}
 	rows, err := tx.QueryxContext(ctx, tx.Rebind(q), micros(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: claim: %w", err)
 	}
 	var jobs []Job
+	events := map[string]bool{}
+	var eventIDs []string
 	for rows.Next() {
 		var j Job
 		var attempts, manual int
 		var at int64
-		var body string
-		if err := rows.Scan(&j.DeliveryID, &j.EndpointID, &j.EventID, &j.EventType, &j.Format, &attempts, &manual, &at, &body); err != nil {
+		if err := rows.Scan(&j.DeliveryID, &j.EndpointID, &j.EventID, &j.EventType, &j.Format, &attempts, &manual, &at); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		j.Attempt, j.Manual, j.RecordedAt, j.Body = attempts+1, manual != 0, fromMicros(at), []byte(body)
+		j.Attempt, j.Manual, j.RecordedAt = attempts+1, manual != 0, fromMicros(at)
 		jobs = append(jobs, j)
+		if !events[j.EventID] {
+			events[j.EventID] = true
+			eventIDs = append(eventIDs, j.EventID)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -91,15 +99,51 @@ LIMIT ?`
 	if len(jobs) == 0 {
 		return nil, nil
 	}
-	ids := make([]any, len(jobs))
-	for i, j := range jobs {
-		ids[i] = j.DeliveryID
+	mq, margs, err := sqlx.In(`SELECT event_id, standard_body, woocommerce_body FROM webhook_messages WHERE event_id IN (?)`, eventIDs)
+	if err != nil {
+		return nil, err
+	}
+	mrows, err := tx.QueryxContext(ctx, tx.Rebind(mq), margs...)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: claim bodies: %w", err)
+	}
+	type bodies struct{ std, woo string }
+	found := map[string]bodies{}
+	for mrows.Next() {
+		var id string
+		var b bodies
+		if err := mrows.Scan(&id, &b.std, &b.woo); err != nil {
+			mrows.Close()
+			return nil, err
+		}
+		found[id] = b
+	}
+	mrows.Close()
+	if err := mrows.Err(); err != nil {
+		return nil, err
+	}
+	out := jobs[:0]
+	ids := make([]any, 0, len(jobs))
+	for _, j := range jobs {
+		b, ok := found[j.EventID]
+		if !ok {
+			continue
+		}
+		j.Body = []byte(b.std)
+		if j.Format == FormatWooCommerce {
+			j.Body = []byte(b.woo)
+		}
+		out = append(out, j)
+		ids = append(ids, j.DeliveryID)
+	}
+	if len(out) == 0 {
+		return nil, nil
 	}
 	upd := `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (?` + strings.Repeat(",?", len(ids)-1) + `)`
 	if _, err := tx.ExecContext(ctx, tx.Rebind(upd), append([]any{micros(leaseUntil)}, ids...)...); err != nil {
 		return nil, fmt.Errorf("outbox: lease: %w", err)
 	}
-	return jobs, nil
+	return out, nil
 }
 
 // Attempt is one recorded attempt.
@@ -125,42 +169,95 @@ type Outcome struct {
 // changing nothing, when that attempt number was already recorded (a
 // sender whose lease ran out while another one retried).
 func Record(ctx context.Context, tx *sqlx.Tx, o Outcome) (bool, error) {
-	manual := 0
-	if o.Manual {
-		manual = 1
-	}
-	res, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO webhook_attempts
-	(delivery_id, attempt, manual, started_at, duration_us, status_code, error, response_excerpt)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, attempt) DO NOTHING`),
-		o.DeliveryID, o.Attempt.Attempt, manual, micros(o.StartedAt), o.Duration.Microseconds(), o.StatusCode, o.Error, o.Excerpt)
+	fresh, err := RecordAll(ctx, tx, []Outcome{o})
 	if err != nil {
-		return false, fmt.Errorf("outbox: record attempt: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return false, err
 	}
-	next := int64(0)
-	if o.Status == StatusPending {
-		next = micros(o.NextAttemptAt)
+	return fresh[0], nil
+}
+
+// RecordAll is Record for many outcomes in two statements, whatever their
+// number: a statement costs a round trip, and the sender records outcomes
+// in groups. fresh[i] tells whether outs[i] was new.
+func RecordAll(ctx context.Context, tx *sqlx.Tx, outs []Outcome) ([]bool, error) {
+	fresh := make([]bool, len(outs))
+	if len(outs) == 0 {
+		return fresh, nil
 	}
-	lastErr := o.Error
-	if lastErr == "" && (o.StatusCode < 200 || o.StatusCode > 299) {
-		lastErr = fmt.Sprintf("HTTP %d", o.StatusCode)
+	var ins strings.Builder
+	ins.WriteString(`INSERT INTO webhook_attempts (delivery_id, attempt, manual, started_at, duration_us, status_code, error, response_excerpt) VALUES `)
+	args := make([]any, 0, 8*len(outs))
+	for i, o := range outs {
+		if i > 0 {
+			ins.WriteByte(',')
+		}
+		ins.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?)`)
+		manual := 0
+		if o.Manual {
+			manual = 1
+		}
+		args = append(args, o.DeliveryID, o.Attempt.Attempt, manual, micros(o.StartedAt), o.Duration.Microseconds(), o.StatusCode, o.Error, o.Excerpt)
 	}
-	// A delivery cancelled while the attempt was in flight stays
-	// cancelled unless the attempt succeeded anyway.
-	set := `status = CASE WHEN status = 'cancelled' THEN status ELSE ? END`
-	if o.Status == StatusSucceeded {
-		set = `status = ?`
-	}
-	_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE webhook_deliveries SET `+set+`,
-	attempts = ?, next_attempt_at = ?, last_attempt_at = ?, last_status_code = ?, last_error = ?, manual = 0
-WHERE id = ? AND attempts < ?`),
-		o.Status, o.Attempt.Attempt, next, micros(o.StartedAt), o.StatusCode, lastErr, o.DeliveryID, o.Attempt.Attempt)
+	ins.WriteString(` ON CONFLICT (delivery_id, attempt) DO NOTHING RETURNING delivery_id, attempt`)
+	rows, err := tx.QueryxContext(ctx, tx.Rebind(ins.String()), args...)
 	if err != nil {
-		return false, fmt.Errorf("outbox: update delivery: %w", err)
+		return nil, fmt.Errorf("outbox: record attempts: %w", err)
 	}
-	return true, nil
+	type key struct {
+		id string
+		n  int
+	}
+	inserted := map[key]bool{}
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.id, &k.n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		inserted[k] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var upd strings.Builder
+	args = args[:0]
+	for i, o := range outs {
+		if !inserted[key{o.DeliveryID, o.Attempt.Attempt}] {
+			continue
+		}
+		fresh[i] = true
+		if len(args) > 0 {
+			upd.WriteByte(',')
+		}
+		// Typed placeholders: PostgreSQL types a VALUES list from its rows.
+		upd.WriteString(`(?, ?, CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS INTEGER), ?)`)
+		next := int64(0)
+		if o.Status == StatusPending {
+			next = micros(o.NextAttemptAt)
+		}
+		lastErr := o.Error
+		if lastErr == "" && (o.StatusCode < 200 || o.StatusCode > 299) {
+			lastErr = fmt.Sprintf("HTTP %d", o.StatusCode)
+		}
+		args = append(args, o.DeliveryID, o.Status, o.Attempt.Attempt, next, micros(o.StartedAt), o.StatusCode, lastErr)
+	}
+	if len(args) == 0 {
+		return fresh, nil
+	}
+	// A delivery cancelled while its attempt was in flight stays cancelled
+	// unless the attempt succeeded anyway; an older attempt never
+	// overwrites a newer one.
+	q := `UPDATE webhook_deliveries SET
+	status = CASE WHEN webhook_deliveries.status = 'cancelled' AND v.column2 <> 'succeeded' THEN webhook_deliveries.status ELSE v.column2 END,
+	attempts = v.column3, next_attempt_at = v.column4, last_attempt_at = v.column5, last_status_code = v.column6,
+	last_error = v.column7, manual = 0
+FROM (VALUES ` + upd.String() + `) AS v
+WHERE webhook_deliveries.id = v.column1 AND webhook_deliveries.attempts < v.column3`
+	if _, err := tx.ExecContext(ctx, tx.Rebind(q), args...); err != nil {
+		return nil, fmt.Errorf("outbox: update deliveries: %w", err)
+	}
+	return fresh, nil
 }
 
 // CancelPending cancels the endpoint's deliveries that are still waiting
