@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,6 +64,41 @@ func TestIssueLinkReportsClampedExpiry(t *testing.T) {
 		}
 		if li, ok := link.Result.Events[0].(invoice.LinkIssued); !ok || !li.ExpiresAt.Equal(want) {
 			t.Fatalf("event %#v", link.Result.Events[0])
+		}
+	})
+}
+
+// TestRefundOfFullyRefundedInvoice: once everything paid is refunded, a
+// further refund is a refund above the amount paid (API.md's
+// refund_exceeds_payment), while an invoice never paid stays "not paid".
+func TestRefundOfFullyRefundedInvoice(t *testing.T) {
+	backends(t, func(t *testing.T, s eventstore.Store) {
+		ctx := context.Background()
+		clk := newClock(t0)
+		iv := ledger.NewInvoices(ledger.New(s, clk.now), &counter{}, nil, ledger.Policy{})
+		res, err := iv.Create(ctx, ledger.InvoiceRequest{Amount: "10.00", Currency: "USD"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := res.State.ID
+		if _, err := iv.Refund(ctx, ledger.RefundRequest{InvoiceID: id, Amount: "1.00"}, ""); !errors.Is(err, invoice.ErrNotPaid) {
+			t.Fatalf("refund of an unpaid invoice: %v", err)
+		}
+		svc := iv.Service()
+		if _, err := svc.Execute(ctx, id, invoice.InitiatePayment{PaymentID: "pay_1", Provider: "sandbox"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Execute(ctx, id, invoice.RecordProcessed{PaymentID: "pay_1", Provider: "sandbox", ProviderRef: "x", Amount: usd(t, "10.00")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := iv.Refund(ctx, ledger.RefundRequest{InvoiceID: id}, ""); err != nil {
+			t.Fatal(err)
+		}
+		for _, amount := range []string{"0.01", ""} {
+			_, err := iv.Refund(ctx, ledger.RefundRequest{InvoiceID: id, Amount: amount}, "")
+			if !errors.Is(err, invoice.ErrRefundExceedsPayment) || errors.Is(err, invoice.ErrNotPaid) {
+				t.Fatalf("refund %q of a refunded invoice: %v", amount, err)
+			}
 		}
 	})
 }
