@@ -81,6 +81,18 @@ func (a *app) wire(ctx context.Context) error {
 	}
 	policy := ledger.DefaultPolicy()
 	policy.LinkTTLMin, policy.LinkTTLMax, policy.LinkTTLDefault = a.cfg.LinkTTLMin, a.cfg.LinkTTLMax, a.cfg.LinkTTLDefault
+	// Invoices may only name providers this server can take payments
+	// through: the sandbox and every configured adapter. An invoice for
+	// an unconfigured provider is refused at creation with the list,
+	// rather than accepted and stranded on an unusable payment page.
+	ps, err := loadProviders(providerEnv)
+	if err != nil {
+		return err
+	}
+	policy.Providers = []string{"sandbox"}
+	for _, ad := range ps.adapters {
+		policy.Providers = append(policy.Providers, ad.Name())
+	}
 	if err := policy.Validate(); err != nil {
 		return &configError{"PAYLEDGER_LINK_TTL_MIN", err.Error()}
 	}

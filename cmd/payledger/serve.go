@@ -120,6 +120,7 @@ func (a *app) handler(ctx context.Context) (http.Handler, []func(context.Context
 		}
 		srv.Mount(rf.Routes)
 	}
+	jobs = append(jobs, a.purgeIdempotencyKeys)
 	sch := scheduler.New(scheduler.Options{Ledger: a.svc, Source: scheduler.FromDeadlines(a.deadlines), Logger: a.log})
 	jobs = append(jobs, sch.Run)
 	return srv, jobs, nil
@@ -140,5 +141,25 @@ func (a *app) readyChecks() []httpapi.ReadyCheck {
 			}
 			return nil
 		}},
+	}
+}
+
+// purgeIdempotencyKeys forgets Idempotency-Key rows past their retention,
+// at startup and then hourly, so the table stays the size of a week of
+// traffic.
+func (a *app) purgeIdempotencyKeys(ctx context.Context) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := a.idem.Purge(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("idempotency keys: purge failed; retrying in an hour", "err", err)
+		} else if n > 0 {
+			a.log.Info("idempotency keys: purged expired keys", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
 	}
 }

@@ -176,18 +176,11 @@ func TestServeWithWZRDPAY(t *testing.T) {
 		t.Fatalf("invoice %s paid %s: %v", st.Status, st.AmountPaid, err)
 	}
 
-	// Payfect is not configured: its invoices' links stay unspent.
-	id2, token2 := newInvoice("payfect")
-	resp, err = noFollow.Get(public + "/pay/" + token2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("unconfigured provider: %d", resp.StatusCode)
-	}
-	if st, _ := a.svc.Load(ctx, id2); st.Links[0].State != invoice.LinkStateActive {
-		t.Fatalf("link %s", st.Links[0].State)
+	// Payfect is not configured: an invoice naming it is refused at
+	// creation, naming the providers this server can take payments with.
+	_, err = a.invoices.Create(ctx, ledger.InvoiceRequest{Amount: "1.00", Currency: "USD", Provider: "payfect"}, "")
+	if err == nil || !strings.Contains(err.Error(), "provider") || !strings.Contains(err.Error(), "sandbox, wzrdpay") {
+		t.Fatalf("invoice for an unconfigured provider: %v", err)
 	}
 	resp, err = http.Post(public+"/callbacks/payfect", "application/json", strings.NewReader(`{}`))
 	if err != nil {
