@@ -89,6 +89,8 @@ type Sender struct {
 	wake    chan struct{}
 	freed   chan struct{}
 	records chan recordReq
+	// recStopped is closed when the recorder has exited.
+	recStopped chan struct{}
 
 	mu        sync.Mutex
 	inflight  map[string]struct{}
@@ -140,7 +142,7 @@ func NewSender(o SenderOptions) (*Sender, error) {
 	}
 	s := &Sender{
 		o: o, client: o.Client, log: o.Logger,
-		wake: make(chan struct{}, 1), freed: make(chan struct{}, 1), records: make(chan recordReq, 256),
+		wake: make(chan struct{}, 1), freed: make(chan struct{}, 1), records: make(chan recordReq, 256), recStopped: make(chan struct{}),
 		inflight: map[string]struct{}{}, endpoints: map[string]Endpoint{},
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payledger_webhook_attempts_total",
@@ -265,7 +267,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	router.AddConsumerHandler("webhook_poison", TopicPoison, pubsub, s.poison)
 
 	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
-	recDone := make(chan struct{})
+	recDone := s.recStopped
 	go func() { defer close(recDone); s.recorder(recCtx) }()
 
 	routerDone := make(chan error, 1)
@@ -641,9 +643,27 @@ func (s *Sender) record(j outbox.Job, out outbox.Outcome) error {
 	// Not bounded by ctx: the attempt happened, and the recorder runs until
 	// the router has finished every handler.
 	r := recordReq{job: j, out: out, done: make(chan error, 1)}
-	s.records <- r
-	return <-r.done
+	select {
+	case s.records <- r:
+	case <-s.recStopped:
+		return errRecorderStopped
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-s.recStopped:
+		select {
+		case err := <-r.done: // answered on its way out
+			return err
+		default:
+			return errRecorderStopped
+		}
+	}
 }
+
+// errRecorderStopped: a handler outlived the shutdown grace period; its
+// outcome is lost and the lease brings the delivery back.
+var errRecorderStopped = errors.New("webhook: sender stopped before the outcome was recorded")
 
 // recorder commits outcomes in groups: one transaction for every outcome
 // waiting at that moment, which is what lets SQLite (one writer, one fsync
