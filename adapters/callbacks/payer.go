@@ -84,7 +84,7 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request, a provider.Adapt
 			return
 		}
 	}
-	s.create(w, r, a, st, linkID)
+	s.create(w, r, a, st, linkID, true)
 }
 
 // reuse answers with the running attempt's page and reports true, or
@@ -178,8 +178,9 @@ func (s *Service) request(a provider.Adapter, st invoice.State, linkID string, n
 }
 
 // create makes a new attempt at the provider and records it. On any
-// provider failure nothing is written.
-func (s *Service) create(w http.ResponseWriter, r *http.Request, a provider.Adapter, st invoice.State, linkID string) {
+// provider failure nothing is written. again allows one more attempt
+// when the provider hands back a finished payment (see finished).
+func (s *Service) create(w http.ResponseWriter, r *http.Request, a provider.Adapter, st invoice.State, linkID string, again bool) {
 	ctx := r.Context()
 	req := s.request(a, st, linkID, nextAttempt(st))
 	cctx, cancel := context.WithTimeout(ctx, s.opt.CreateTimeout)
@@ -187,6 +188,10 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request, a provider.Adap
 	cancel()
 	if err == nil && created.Ref == "" {
 		err = fmt.Errorf("%w: %s created a payment without an id", provider.ErrBadResponse, a.Name())
+	}
+	if err == nil && created.Status.Final() && again {
+		s.finished(w, r, a, st, linkID, req.PaymentID, created.Ref)
+		return
 	}
 	if err == nil && target(created) == "" && created.Form == nil {
 		err = fmt.Errorf("%w: %s gave no usable payment page", provider.ErrBadResponse, a.Name())
@@ -219,6 +224,56 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request, a provider.Adap
 		return
 	}
 	s.send(w, r, st, linkID, created)
+}
+
+// finished handles a create answered with a payment that is already
+// settled: providers that create-or-retrieve by reference (the on-ramp)
+// or answer a repeat with the earlier payment (WZRDPAY's 409) hand back
+// what an earlier create, whose answer was lost, started under the same
+// reference. Sending the payer to its page is useless and refusing it
+// would leave the payer on a retry page for ever, because the reference
+// never changes while nothing is recorded. So the attempt is recorded,
+// settled from the provider's status, and after a failure one new attempt
+// (under the next reference) is made.
+func (s *Service) finished(w http.ResponseWriter, r *http.Request, a provider.Adapter, st invoice.State, linkID, payID, ref string) {
+	ctx := r.Context()
+	res, err := s.opt.Ledger.Execute(ctx, st.ID, invoice.InitiatePayment{PaymentID: payID, Provider: a.Name(), ProviderRef: ref})
+	var verr *invoice.ValidationError
+	switch {
+	case err == nil:
+	case errors.Is(err, invoice.ErrNotOpen):
+		s.resultPage(w, res.State, linkID, payID, "")
+		return
+	case errors.As(err, &verr) && verr.Field == "payment_id":
+		// A callback for it got here first.
+	default:
+		s.failPage(w, "initiate", err)
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, s.opt.StatusTimeout)
+	p, err := a.Status(sctx, ref)
+	cancel()
+	if err != nil {
+		// Recorded and unsettled: the janitor or a callback settles it;
+		// the payer may retry meanwhile.
+		s.providerPage(w, st, linkID, err)
+		return
+	}
+	if p.Ref == "" {
+		p.Ref = ref
+	}
+	ap, err := s.apply(ctx, a.Name(), st.ID, payID, p, true)
+	if err != nil {
+		s.failPage(w, "settle", err)
+		return
+	}
+	if ap.status == invoice.PaymentStatusFailed {
+		if !s.closedPage(w, ap.state, linkID) {
+			s.create(w, r, a, ap.state, linkID, false)
+		}
+		return
+	}
+	s.resultPage(w, ap.state, linkID, payID, "success")
 }
 
 // target is the GET address of the provider's page: its redirect URL, or
