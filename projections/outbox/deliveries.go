@@ -51,25 +51,80 @@ func fromMicros(us int64) time.Time {
 	return time.UnixMicro(us).UTC()
 }
 
+// Writer is the database the queue lives in: reads through DB, writes
+// through WriteTx (SQLite funnels them through its one writer).
+type Writer interface {
+	DB() *sqlx.DB
+	WriteTx(ctx context.Context, fn func(*sqlx.Tx) error) error
+}
+
 // Claim takes up to limit pending deliveries due at now and leases them
 // until leaseUntil (their next_attempt_at moves there), so no other poll
 // takes them meanwhile. A sender that dies mid-attempt loses only the
 // lease: the delivery is due again once it passes. Deliveries whose
 // message is missing (a rebuild in progress) are left alone.
-//
-// The queue is read on its own, in index order, and the bodies fetched by
-// key afterwards: a join would let the planner of a freshly filled table
-// (no statistics yet) hash every message before the LIMIT applies.
-func Claim(ctx context.Context, tx *sqlx.Tx, now, leaseUntil time.Time, limit int) ([]Job, error) {
+func Claim(ctx context.Context, w Writer, now, leaseUntil time.Time, limit int) ([]Job, error) {
+	if d, _ := projections.DialectOf(w.DB().DriverName()); d == projections.Postgres {
+		return claimPostgres(ctx, w.DB(), now, leaseUntil, limit)
+	}
+	var jobs []Job
+	err := w.WriteTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		jobs, err = claimTx(ctx, tx, now, leaseUntil, limit)
+		return err
+	})
+	return jobs, err
+}
+
+// claimPostgres is Claim in one statement, outside an explicit
+// transaction: on PostgreSQL the round trips of a transaction (begin,
+// select, select, update, commit), not the work, were what bounded the
+// sender. SKIP LOCKED lets several servers claim side by side.
+func claimPostgres(ctx context.Context, db *sqlx.DB, now, leaseUntil time.Time, limit int) ([]Job, error) {
+	rows, err := db.QueryxContext(ctx, `WITH due AS (
+	SELECT id FROM webhook_deliveries
+	WHERE status = 'pending' AND next_attempt_at <= $1
+	ORDER BY next_attempt_at, id
+	LIMIT $2
+	FOR UPDATE SKIP LOCKED
+), taken AS (
+	UPDATE webhook_deliveries d SET next_attempt_at = $3
+	FROM due, webhook_messages m
+	WHERE d.id = due.id AND m.event_id = d.event_id
+	RETURNING d.id, d.endpoint_id, d.event_id, d.event_type, d.format, d.attempts, d.manual, d.created_at, d.next_attempt_at AS leased,
+		CASE WHEN d.format = 'woocommerce' THEN m.woocommerce_body ELSE m.standard_body END AS body
+)
+SELECT id, endpoint_id, event_id, event_type, format, attempts, manual, created_at, body FROM taken ORDER BY id`,
+		micros(now), limit, micros(leaseUntil))
+	if err != nil {
+		return nil, fmt.Errorf("outbox: claim: %w", err)
+	}
+	defer rows.Close()
+	var jobs []Job
+	for rows.Next() {
+		var j Job
+		var attempts, manual int
+		var at int64
+		var body string
+		if err := rows.Scan(&j.DeliveryID, &j.EndpointID, &j.EventID, &j.EventType, &j.Format, &attempts, &manual, &at, &body); err != nil {
+			return nil, err
+		}
+		j.Attempt, j.Manual, j.RecordedAt, j.Body = attempts+1, manual != 0, fromMicros(at), []byte(body)
+		jobs = append(jobs, j)
+	}
+	return jobs, rows.Err()
+}
+
+// claimTx is Claim inside the caller's transaction. The queue is read on
+// its own, in index order, and the bodies fetched by key afterwards: a
+// join would let the planner of a freshly filled table (no statistics
+// yet) visit every message before the LIMIT applies.
+func claimTx(ctx context.Context, tx *sqlx.Tx, now, leaseUntil time.Time, limit int) ([]Job, error) {
 	q := `SELECT id, endpoint_id, event_id, event_type, format, attempts, manual, created_at
 FROM webhook_deliveries
 WHERE status = 'pending' AND next_attempt_at <= ?
 ORDER BY next_attempt_at, id
 LIMIT ?`
-	if d, _ := projections.DialectOf(tx.DriverName()); d == projections.Postgres {
-		// Several servers on one database: each takes different rows.
-		q += ` FOR UPDATE SKIP LOCKED`
-	}
 	rows, err := tx.QueryxContext(ctx, tx.Rebind(q), micros(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: claim: %w", err)
