@@ -154,18 +154,34 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 		wg     sync.WaitGroup
 		mu     sync.Mutex
 		rmErrs []error
+		shared *sharedLog
 	)
+	// On PostgreSQL the replays run side by side and share the chain
+	// pass's read of the log. On SQLite they queue for the single writer
+	// one after the other, so each reads for itself.
+	if d, _ := projections.DialectOf(o.Backend.DB().DriverName()); d == projections.Postgres {
+		shared = newSharedLog(o.Backend, o.BatchSize, 8)
+	}
 	for _, p := range o.Projections {
 		if _, ok := p.(projections.Dumper); !ok {
 			r.Skipped = append(r.Skipped, p.Name())
 			continue
 		}
 		r.Projections = append(r.Projections, p.Name())
+		var src projections.Backend = o.Backend
+		var reader *sharedReader
+		if shared != nil {
+			reader = shared.reader()
+			src = reader
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if reader != nil {
+				defer reader.done()
+			}
 			t0 := time.Now()
-			ms, err := verifyProjection(ctx, o.Backend, p, o.BatchSize)
+			ms, err := verifyProjection(ctx, src, p, o.BatchSize)
 			if o.OnProjection != nil {
 				o.OnProjection(p.Name(), len(ms), time.Since(t0), err)
 			}
@@ -185,7 +201,7 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	c := newChecker(r, o.MaxProblems)
-	err := c.pass(ctx, o, want)
+	err := c.pass(ctx, o, want, shared)
 	if err == nil && o.StreamHeads {
 		err = c.streamHeads(ctx, o.Backend)
 	}
@@ -211,6 +227,9 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 // aborts one of two transactions that wait on each other (a live runner in
 // another process writing the same rows), and that comparison is retried.
 func verifyProjection(ctx context.Context, b projections.Backend, p projections.Projection, batch int) ([]projections.Mismatch, error) {
+	if d, _ := projections.DialectOf(b.DB().DriverName()); d == projections.Postgres {
+		p = scratch{p}
+	}
 	set, err := projections.NewSet(b, projections.Options{RebuildBatchSize: batch}, p)
 	if err != nil {
 		return nil, err
@@ -223,6 +242,43 @@ func verifyProjection(ctx context.Context, b projections.Backend, p projections.
 		}
 		return ms, err
 	}
+}
+
+// scratch makes Set.Verify rebuild a PostgreSQL read model in a scratch
+// schema instead of over its live rows. Verify dumps the live rows first
+// and then resets the clone; the clone's Reset puts the transaction's
+// temporary schema first on the search path and runs the projection's own
+// Migrate there, so the same unqualified table names now mean empty
+// temporary tables with the same columns, keys and indexes. The replay and
+// the second dump use them; the rollback drops them. The live rows are
+// never deleted, so a serving process's projections are not blocked
+// meanwhile, and temporary tables skip the write-ahead log.
+type scratch struct{ projections.Projection }
+
+func (s scratch) Dump(ctx context.Context, q sqlx.QueryerContext) (map[string]string, error) {
+	return s.Projection.(projections.Dumper).Dump(ctx, q)
+}
+
+// Clone wraps the projection's own clone (empty caches) so that its Reset
+// moves to the scratch schema.
+func (s scratch) Clone() projections.Projection {
+	return &scratchReplica{Projection: s.Projection.Clone()}
+}
+
+type scratchReplica struct{ projections.Projection }
+
+func (c *scratchReplica) Reset(ctx context.Context, tx *sqlx.Tx) error {
+	if _, err := tx.ExecContext(ctx, `SELECT set_config('search_path', 'pg_temp, ' || current_setting('search_path'), true)`); err != nil {
+		return fmt.Errorf("scratch schema: %w", err)
+	}
+	if err := c.Projection.Migrate(ctx, tx, projections.Postgres); err != nil {
+		return fmt.Errorf("scratch tables: %w", err)
+	}
+	return c.Projection.Reset(ctx, tx)
+}
+
+func (c *scratchReplica) Dump(ctx context.Context, q sqlx.QueryerContext) (map[string]string, error) {
+	return c.Projection.(projections.Dumper).Dump(ctx, q)
 }
 
 // checker is the state of the chain pass.
@@ -256,7 +312,10 @@ func (c *checker) digest(p DigestProblem) {
 }
 
 // pass reads $all once.
-func (c *checker) pass(ctx context.Context, o Options, want []Digest) error {
+func (c *checker) pass(ctx context.Context, o Options, want []Digest, shared *sharedLog) error {
+	if shared != nil {
+		defer shared.close()
+	}
 	digest := ZeroDigest
 	var (
 		n         uint64
@@ -299,6 +358,9 @@ func (c *checker) pass(ctx context.Context, o Options, want []Digest) error {
 				c.compare(want[0], n, e, digest)
 				want = want[1:]
 			}
+		}
+		if shared != nil {
+			shared.publish(ctx, pos, batch)
 		}
 		pos = batch[len(batch)-1].Position
 		if o.Progress != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -174,6 +175,10 @@ func auditVerify(ctx context.Context, env *environment, args []string) error {
 			fmt.Fprintf(env.stderr, "\rread model %-16s %s (%s)%20s\n", name, verdict, took.Round(time.Millisecond), "")
 		}
 	}
+	// A verification allocates a great deal of short-lived garbage (every
+	// event decoded once per read model) and ends with the process: fewer,
+	// later collections save a third of its CPU time for a few hundred MB.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	r, err := audit.Verify(ctx, o)
 	if err != nil {
 		return err
