@@ -670,7 +670,11 @@ var errRecorderStopped = errors.New("webhook: sender stopped before the outcome 
 // recorderCount is how many groups of outcomes may commit at once. On
 // PostgreSQL a group costs a few round trips and their latency, not CPU,
 // bounds throughput, so groups overlap; SQLite's WriteTx serialises them
-// anyway.
+// anyway. Overlapping groups lock delivery rows, then endpoint rows, except
+// a group that disables an endpoint (endpoint, then its pending
+// deliveries): the rare deadlock between the two is broken by PostgreSQL,
+// and the losing group's handlers record again through Retry, their
+// outcomes kept on the message.
 const recorderCount = 4
 
 // recorder commits outcomes in groups: one transaction for every outcome

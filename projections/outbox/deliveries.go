@@ -91,7 +91,7 @@ func claimPostgres(ctx context.Context, db *sqlx.DB, now, leaseUntil time.Time, 
 	UPDATE webhook_deliveries d SET next_attempt_at = $3
 	FROM due, webhook_messages m
 	WHERE d.id = due.id AND m.event_id = d.event_id
-	RETURNING d.id, d.endpoint_id, d.event_id, d.event_type, d.format, d.attempts, d.manual, d.created_at, d.next_attempt_at AS leased,
+	RETURNING d.id, d.endpoint_id, d.event_id, d.event_type, d.format, d.attempts, d.manual, d.created_at,
 		CASE WHEN d.format = 'woocommerce' THEN m.woocommerce_body ELSE m.standard_body END AS body
 )
 SELECT id, endpoint_id, event_id, event_type, format, attempts, manual, created_at, body FROM taken ORDER BY id`,
