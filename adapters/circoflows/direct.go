@@ -296,3 +296,36 @@ func CardFromForm(number, expiry, cvv string) (Card, error) {
 	c.ExpiryMonth, c.ExpiryYear = m, y
 	return c, nil
 }
+
+// DirectName is the provider name of invoices paid by card on the
+// ledger's own card page, charged through the direct payment API. It is a
+// provider of its own beside Name (hosted sessions) because the payer's
+// journey differs: the ledger collects the card instead of redirecting.
+const DirectName = "circoflows_direct"
+
+// Direct is the provider.Adapter of direct card payments, for the
+// callbacks bridge: webhooks about them arrive at POST
+// /callbacks/circoflows_direct and are verified like any CircoFlows
+// webhook, and the reconciler asks TransactionStatus. There is nothing to
+// create and redirect to, so Create refuses: the card page charges with
+// ChargeCard.
+type Direct struct{ *Client }
+
+var _ provider.Adapter = (*Direct)(nil)
+
+// Direct is the client as the direct-payment adapter.
+func (c *Client) Direct() *Direct { return &Direct{c} }
+
+// Name implements provider.Adapter.
+func (d *Direct) Name() string { return DirectName }
+
+// Create implements provider.Adapter; a direct payment starts on the card
+// page, never with a redirect.
+func (d *Direct) Create(context.Context, provider.CreateRequest) (provider.Created, error) {
+	return provider.Created{}, d.fail("create", 0, "", "direct card payments are charged on the card page", provider.ErrRejected)
+}
+
+// Status implements provider.Adapter: the transaction's state.
+func (d *Direct) Status(ctx context.Context, ref string) (provider.Payment, error) {
+	return d.TransactionStatus(ctx, ref)
+}

@@ -5,8 +5,12 @@
 // Confirm3DS), transaction and session status, and the signed webhooks
 // payment.succeeded, payment.failed and payment.pending.
 //
-// Client implements provider.Adapter for hosted sessions; Status also
-// answers for direct-payment transactions (refs starting with "txn_").
+// Client implements provider.Adapter for hosted sessions (invoices with
+// provider Name); Status also answers for direct-payment transactions
+// (refs starting with "txn_"). Client.Direct is the adapter of direct
+// card payments (provider DirectName) for the callbacks bridge, whose
+// webhooks and reconciliation it serves; the card page that charges them
+// is package cardpage.
 // CircoFlows documents no refund API, so Client is not a provider.Refunder.
 //
 // Wire rules, from the provider's document:

@@ -47,6 +47,19 @@ type Harness struct {
 // opt.Adapters and opt.PublicURL are filled in.
 func New(t testing.TB, store paytest.Store, opt callbacks.Options, jopt callbacks.JanitorOptions, adapters ...provider.Adapter) *Harness {
 	t.Helper()
+	return NewWith(t, store, opt, jopt, nil, adapters...)
+}
+
+// Setup adds a test's own payer pages beside the bridge's: it may mount
+// routes on mux and set providers (the GET /pay/{token} handler's map,
+// by invoice provider name; the bridge's are in it already). It runs
+// before the server takes requests, with h's Env, Service and Server
+// ready.
+type Setup func(h *Harness, mux *http.ServeMux, providers map[string]pay.Provider)
+
+// NewWith is New with a Setup (nil: none).
+func NewWith(t testing.TB, store paytest.Store, opt callbacks.Options, jopt callbacks.JanitorOptions, setup Setup, adapters ...provider.Adapter) *Harness {
+	t.Helper()
 	env := paytest.Open(t, store, paytest.NewClock(time.Now().UTC().Truncate(time.Second)))
 	// Invoices may name the adapters under test, whatever their names.
 	names := []string{"sandbox"}
@@ -63,9 +76,14 @@ func New(t testing.TB, store paytest.Store, opt callbacks.Options, jopt callback
 	}
 	svc := callbacks.New(opt)
 	svc.Routes(mux)
+	providers := svc.Providers()
+	h := &Harness{Env: env, Service: svc, Server: srv}
+	if setup != nil {
+		setup(h, mux, providers)
+	}
 	pay.New(pay.Options{
 		Ledger: env.Service, Links: pay.FromLinks(env.Links), Sync: pay.SyncFunc(env.Sync),
-		Providers: svc.Providers(),
+		Providers: providers,
 	}).Routes(mux)
 	idx := callbacks.NewPayments(store)
 	set, err := projections.NewSet(store, projections.Options{}, idx)
@@ -79,10 +97,9 @@ func New(t testing.TB, store paytest.Store, opt callbacks.Options, jopt callback
 	done := make(chan struct{})
 	go func() { defer close(done); _ = set.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &Harness{
-		Env: env, Service: svc, Server: srv, Payments: idx, Janitor: svc.Janitor(idx, jopt), index: set,
-		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-	}
+	h.Payments, h.Janitor, h.index = idx, svc.Janitor(idx, jopt), set
+	h.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return h
 }
 
 // Response is an answer, redirects not followed.
