@@ -39,12 +39,22 @@ func (r *Report) WriteText(w io.Writer) error {
 	})
 	section("read model mismatches", r.ReadModelCount, len(r.ReadModels), func(add func(string)) {
 		for _, m := range r.ReadModels {
-			add(m.String())
+			switch {
+			case m.Live == "":
+				add(fmt.Sprintf("%s %s: missing from the read model (replay has %s)", m.Projection, m.Key, clip(m.Rebuilt)))
+			case m.Rebuilt == "":
+				add(fmt.Sprintf("%s %s: in the read model but not in a replay (%s)", m.Projection, m.Key, clip(m.Live)))
+			default:
+				add(fmt.Sprintf("%s %s: read model %s, replay %s", m.Projection, m.Key, clip(m.Live), clip(m.Rebuilt)))
+			}
 		}
 	})
 	section("digest mismatches", r.DigestCount, len(r.DigestProblems), func(add func(string)) {
 		for _, p := range r.DigestProblems {
 			add(p.String())
+		}
+		if len(r.DigestProblems) > 0 {
+			add(fmt.Sprintf("digests are cumulative: the first %d events are unchanged; the change lies after them, within the first %d", r.DigestsHoldUpTo, r.DigestProblems[0].Events))
 		}
 	})
 	if r.OK() {
@@ -73,4 +83,17 @@ func list(names []string) string {
 		return "none"
 	}
 	return strings.Join(names, ", ")
+}
+
+// clip shortens a row for the terminal; the JSON report has it whole.
+func clip(s string) string {
+	const max = 160
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && s[cut]&0xC0 == 0x80 { // do not split a UTF-8 sequence
+		cut--
+	}
+	return s[:cut] + "…"
 }

@@ -74,6 +74,10 @@ type Report struct {
 	ReadModels []projections.Mismatch `json:"read_model_mismatches"`
 	// DigestProblems lists recorded or expected digests that do not match.
 	DigestProblems []DigestProblem `json:"digest_mismatches"`
+	// DigestsHoldUpTo is the event count of the last digest that matched
+	// before the first that failed: the log's first DigestsHoldUpTo events
+	// are as they were when that digest was taken.
+	DigestsHoldUpTo uint64 `json:"digests_hold_up_to"`
 	// Counts of each kind, exact even when the lists were cut.
 	ChainCount, ReadModelCount, DigestCount int           `json:"-"`
 	Elapsed                                 time.Duration `json:"-"`
@@ -401,6 +405,8 @@ func (c *checker) compare(w Digest, n uint64, e eventstore.RecordedEvent, digest
 	}
 	if len(why) > 0 {
 		c.digest(DigestProblem{Events: n, Source: src, Recorded: w.Digest, Computed: got, Reason: strings.Join(why, "; ")})
+	} else if c.r.DigestCount == 0 {
+		c.r.DigestsHoldUpTo = n
 	}
 }
 

@@ -326,7 +326,7 @@ func TestTamperingIsCaught(t *testing.T) {
 			forged := hex.EncodeToString(make([]byte, 32))
 			w.exec(t, `UPDATE audit_digests SET digest = ? WHERE events = ?`, forged, 2*testDigestEvery)
 			return func(t *testing.T, r *audit.Report) {
-				if r.DigestCount != 1 || r.DigestProblems[0].Events != 2*testDigestEvery || r.ChainCount != 0 {
+				if r.DigestCount != 1 || r.DigestProblems[0].Events != 2*testDigestEvery || r.ChainCount != 0 || r.DigestsHoldUpTo != testDigestEvery {
 					t.Fatalf("edited digest not named alone:\n%s", report(r))
 				}
 			}
