@@ -189,8 +189,18 @@ func TestSIGKILLBetweenCommitAndDeliveryStillDelivers(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			delay := time.Since(killed)
+			// The receiver answered; the server records the outcome just after.
 			var l deliveryList
-			api.do(http.MethodGet, "/v1/webhook_endpoints/"+ep.ID+"/deliveries", "", http.StatusOK, &l)
+			for {
+				api.do(http.MethodGet, "/v1/webhook_endpoints/"+ep.ID+"/deliveries", "", http.StatusOK, &l)
+				if len(l.Data) == 2 && l.Data[0].Status == "succeeded" && l.Data[1].Status == "succeeded" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("deliveries not recorded as succeeded: %+v", l)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 			order, ok, bad := rcv.snapshot()
 			if bad != 0 {
 				t.Errorf("%d requests failed signature verification", bad)
