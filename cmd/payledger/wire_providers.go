@@ -10,6 +10,7 @@ import (
 
 	"github.com/payledger/payledger/adapters/callbacks"
 	"github.com/payledger/payledger/adapters/circoflows"
+	"github.com/payledger/payledger/adapters/circoflows/cardpage"
 	httpapi "github.com/payledger/payledger/adapters/http"
 	"github.com/payledger/payledger/adapters/onramp"
 	"github.com/payledger/payledger/adapters/pay"
@@ -149,6 +150,11 @@ func loadProviders(getenv func(string) string) (providerSettings, error) {
 			return ps, &configError{"PAYLEDGER_" + strings.ToUpper(g.name) + "_*", err.Error()}
 		}
 		ps.adapters = append(ps.adapters, a)
+		if c, ok := a.(*circoflows.Client); ok {
+			// The same account takes direct card payments on the ledger's
+			// card page (provider circoflows_direct).
+			ps.adapters = append(ps.adapters, c.Direct())
+		}
 	}
 	return ps, nil
 }
@@ -183,6 +189,17 @@ func (a *app) mountProviders(ctx context.Context, srv *httpapi.Server, providers
 		providers[name] = p
 	}
 	srv.Mount(bridge.Routes)
+	for _, ad := range ps.adapters {
+		if d, ok := ad.(*circoflows.Direct); ok {
+			page := cardpage.New(cardpage.Options{
+				Ledger: a.svc, Charger: d, PublicURL: a.cfg.PublicURL, Secret: []byte(secret),
+				CallbackURL:   func(ref string) string { return bridge.CallbackURL(circoflows.DirectName, ref) },
+				StatusTimeout: ps.timeout, MerchantName: a.cfg.MerchantName, Logger: a.log,
+			})
+			providers[cardpage.Name] = page
+			srv.Mount(page.Routes)
+		}
+	}
 	a.providerParts = providersParts{bridge: bridge}
 	if len(ps.adapters) == 0 {
 		return nil, nil

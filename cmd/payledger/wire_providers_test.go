@@ -53,7 +53,7 @@ func TestProviderSettings(t *testing.T) {
 			"PAYLEDGER_PAYFECT_API_KEY", "k",
 			"PAYLEDGER_CIRCOFLOWS_API_KEY", "k", "PAYLEDGER_CIRCOFLOWS_BASE_URL", "https://c.example", "PAYLEDGER_CIRCOFLOWS_WEBHOOK_SECRET", "s",
 			"PAYLEDGER_ONRAMP_API_KEY", "k", "PAYLEDGER_ONRAMP_BASE_URL", "https://o.example", "PAYLEDGER_ONRAMP_TYPE", "external",
-		), want: []string{"wzrdpay", "payfect", "circoflows", "onramp"}},
+		), want: []string{"wzrdpay", "payfect", "circoflows", "circoflows_direct", "onramp"}},
 		{name: "bad janitor age", env: map[string]string{"PAYLEDGER_RECONCILE_AFTER": "soon"}, badVar: "PAYLEDGER_RECONCILE_AFTER"},
 		{name: "janitor age", env: map[string]string{"PAYLEDGER_RECONCILE_AFTER": "2m"}, janitor: 2 * time.Minute},
 	} {
