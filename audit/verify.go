@@ -434,7 +434,7 @@ func (c *checker) event(e eventstore.RecordedEvent) []byte {
 		problem(h.version+1, "", "", fmt.Sprintf("missing: %s deleted (the log goes from version %d to %d)", missing, h.version, e.StreamVersion))
 		gap = true
 	}
-	caller, prev, stored, err := eventstore.SplitMetadata(e.Metadata)
+	_, prev, stored, err := eventstore.SplitMetadata(e.Metadata)
 	if err != nil {
 		problem(e.StreamVersion, e.ID, e.Position.String(), err.Error())
 		c.heads[e.Stream] = head{version: e.StreamVersion}
@@ -450,7 +450,7 @@ func (c *checker) event(e eventstore.RecordedEvent) []byte {
 	if !gap && want != nil && !bytes.Equal(prev, want) {
 		why = append(why, fmt.Sprintf("prev_hash %x is not the hash of version %d (%x)", prev, h.version, want))
 	}
-	sum := chainHash(prev, e, caller)
+	sum := chainHash(e)
 	if !bytes.Equal(sum, stored) {
 		why = append(why, "hash mismatch: stream, version, type, data or metadata changed after the append")
 	}
@@ -553,11 +553,11 @@ func ParseExpect(s string) (Digest, error) {
 	return Digest{Events: events, Digest: hx, EventID: "expected"}, nil
 }
 
-// chainHash recomputes an event's hash from the parts SplitMetadata cut
-// out, through the store's own ChainMetadata so there is one definition of
-// the canonical bytes.
-func chainHash(prev []byte, e eventstore.RecordedEvent, caller []byte) []byte {
-	_, sum, err := eventstore.ChainMetadata(prev, e.Stream, e.StreamVersion, eventstore.EventData{Type: e.Type, Data: e.Data, Metadata: caller})
+// chainHash recomputes an event's hash with the store's own definition of
+// the canonical bytes (eventstore.HashOf), trusting the prev_hash the
+// event carries; the caller checks that link itself.
+func chainHash(e eventstore.RecordedEvent) []byte {
+	sum, err := eventstore.HashOf(e)
 	if err != nil {
 		return nil
 	}
