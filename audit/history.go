@@ -71,11 +71,10 @@ func LoadHistory(ctx context.Context, svc *ledger.Service, invoiceID string, asO
 			OccurredAt: e.OccurredAt().UTC(), RecordedAt: r.RecordedAt.UTC(), Hash: hash, State: status.FromState(st)})
 	}
 	if !st.Exists() {
-		when := "now"
 		if h.AsOf != nil {
-			when = "at " + h.AsOf.Format(time.RFC3339Nano)
+			return nil, fmt.Errorf("%w: %s at %s", invoice.ErrNotFound, invoiceID, h.AsOf.Format(time.RFC3339Nano))
 		}
-		return nil, fmt.Errorf("%w: %s %s", invoice.ErrNotFound, invoiceID, when)
+		return nil, fmt.Errorf("%w: %s", invoice.ErrNotFound, invoiceID)
 	}
 	h.State = status.FromState(st)
 	return h, nil

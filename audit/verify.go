@@ -164,7 +164,7 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 	// pass's read of the log. On SQLite they queue for the single writer
 	// one after the other, so each reads for itself.
 	if d, _ := projections.DialectOf(o.Backend.DB().DriverName()); d == projections.Postgres {
-		shared = newSharedLog(o.Backend, o.BatchSize, 8)
+		shared = newSharedLog(o.Backend, o.BatchSize, 16)
 	}
 	for _, p := range o.Projections {
 		if _, ok := p.(projections.Dumper); !ok {
