@@ -51,7 +51,7 @@ func (w *world) verifyCounted(tb testing.TB) *audit.Report {
 	if err := w.b.DB().QueryRow(`SELECT COUNT(*) FROM events`).Scan(&total); err != nil {
 		tb.Fatal(err)
 	}
-	defer debug.SetGCPercent(debug.SetGCPercent(400)) // as payledger audit verify does
+	defer debug.SetGCPercent(debug.SetGCPercent(200)) // as payledger audit verify does
 	r, err := audit.Verify(context.Background(), audit.Options{Backend: w.b, Projections: w.projs, StreamHeads: true, Digests: true, Total: total})
 	if err != nil {
 		tb.Fatal(err)
