@@ -46,6 +46,39 @@ func LoadCheckpoint(ctx context.Context, q Queryer, name string) (eventstore.Pos
 	return eventstore.Position{Commit: uint64(c), Prepare: uint64(p)}, nil
 }
 
+// lockCheckpoint reads a projection's checkpoint inside a write
+// transaction and, on PostgreSQL, locks its row until the transaction
+// ends. Two processes (two servers, or a server and `projections
+// rebuild`) may run the same projection: the lock makes the second wait
+// and then see that the checkpoint moved, instead of applying the same
+// batch a second time. SQLite needs no lock: its writers are serialised.
+func lockCheckpoint(ctx context.Context, tx *sqlx.Tx, name string) (eventstore.Position, error) {
+	if tx.DriverName() != "postgres" {
+		return LoadCheckpoint(ctx, tx, name)
+	}
+	var c, p int64
+	err := tx.QueryRowxContext(ctx,
+		`SELECT commit_pos, prepare_pos FROM projection_checkpoints WHERE name = $1 FOR UPDATE`, name).Scan(&c, &p)
+	if errors.Is(err, sql.ErrNoRows) {
+		return eventstore.Start, nil
+	}
+	if err != nil {
+		return eventstore.Start, fmt.Errorf("projections: lock checkpoint of %s: %w", name, err)
+	}
+	return eventstore.Position{Commit: uint64(c), Prepare: uint64(p)}, nil
+}
+
+// seedCheckpoint makes sure the projection has a checkpoint row to lock,
+// so that even the first batch is applied by one process only.
+func seedCheckpoint(ctx context.Context, tx *sqlx.Tx, name string) error {
+	_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO projection_checkpoints (name, commit_pos, prepare_pos, updated_at)
+VALUES (?, 0, 0, 0) ON CONFLICT (name) DO NOTHING`), name)
+	if err != nil {
+		return fmt.Errorf("projections: seed checkpoint of %s: %w", name, err)
+	}
+	return nil
+}
+
 func saveCheckpoint(ctx context.Context, tx *sqlx.Tx, name string, pos eventstore.Position, nowMicro int64) error {
 	_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO projection_checkpoints (name, commit_pos, prepare_pos, updated_at)
 VALUES (?, ?, ?, ?)

@@ -225,7 +225,7 @@ func (r *Runner) step(ctx context.Context, limit int, live bool) (int, error) {
 	err = r.b.WriteTx(ctx, func(tx *sqlx.Tx) error {
 		// The stored checkpoint, not the in-memory one, decides: another
 		// process (or a rebuild) may have moved it.
-		stored, err := LoadCheckpoint(ctx, tx, r.Name())
+		stored, err := lockCheckpoint(ctx, tx, r.Name())
 		if err != nil {
 			return err
 		}

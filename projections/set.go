@@ -66,6 +66,9 @@ func (s *Set) Migrate(ctx context.Context) error {
 			if err := r.p.Migrate(ctx, tx, s.dialect); err != nil {
 				return fmt.Errorf("projections: migrate %s: %w", r.Name(), err)
 			}
+			if err := seedCheckpoint(ctx, tx, r.Name()); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -163,6 +166,11 @@ func (s *Set) Rebuild(ctx context.Context, name string, progress func(done, tota
 func (r *Runner) rebuild(ctx context.Context, total int, progress func(done, total int)) error {
 	r.work.Lock()
 	err := r.b.WriteTx(ctx, func(tx *sqlx.Tx) error {
+		// Lock first, so a runner of another process finishes its batch
+		// before the rows go, and then finds its checkpoint moved.
+		if _, err := lockCheckpoint(ctx, tx, r.Name()); err != nil {
+			return err
+		}
 		if err := r.p.Reset(ctx, tx); err != nil {
 			return err
 		}

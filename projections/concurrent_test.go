@@ -1,0 +1,85 @@
+package projections_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/payledger/payledger/eventstore"
+	"github.com/payledger/payledger/projections"
+	"github.com/payledger/payledger/projections/projectiontest"
+)
+
+// applyLog records every application of every event, with no unique key,
+// so that an event applied twice shows up as two rows.
+type applyLog struct{ set string }
+
+func (applyLog) Name() string { return "apply_log" }
+func (applyLog) Migrate(ctx context.Context, tx *sqlx.Tx, _ projections.Dialect) error {
+	_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS apply_log (event_id TEXT NOT NULL, applied_by TEXT NOT NULL)`)
+	return err
+}
+func (l applyLog) Apply(ctx context.Context, tx *sqlx.Tx, batch []eventstore.RecordedEvent) error {
+	for _, e := range batch {
+		if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO apply_log (event_id, applied_by) VALUES (?, ?)`), e.ID, l.set); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+func (applyLog) Reset(ctx context.Context, tx *sqlx.Tx) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM apply_log`)
+	return err
+}
+func (l applyLog) Clone() projections.Projection { return l }
+
+// TestTwoProcessesApplyEachEventOnce runs the same projection in two sets
+// at once over one database, as two servers (or a server and `payledger
+// projections rebuild`) do: every event is applied exactly once in total,
+// and both sets see the projection complete.
+func TestTwoProcessesApplyEachEventOnce(t *testing.T) {
+	t.Parallel()
+	projectiontest.Backends(t, func(t *testing.T, b projections.Backend) {
+		ctx := context.Background()
+		var sets []*projections.Set
+		for _, name := range []string{"a", "b"} {
+			set, err := projections.NewSet(b, projections.Options{BatchSize: 7}, applyLog{set: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := set.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			startSet(t, set)
+			sets = append(sets, set)
+		}
+		ids, err := projectiontest.Generate(ctx, b, 150, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := projectiontest.Settle(t, b, ids)
+		for _, set := range sets {
+			waitFor(t, set, last)
+		}
+		var rows, distinct, events int
+		if err := b.DB().QueryRowxContext(ctx, `SELECT count(*), count(DISTINCT event_id) FROM apply_log`).Scan(&rows, &distinct); err != nil {
+			t.Fatal(err)
+		}
+		for after := eventstore.Start; ; {
+			evs, err := b.ReadAll(ctx, after, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) == 0 {
+				break
+			}
+			events += len(evs)
+			after = evs[len(evs)-1].Position
+		}
+		if distinct != events || rows != events {
+			t.Fatalf("%d events applied %d times (%d distinct)", events, rows, distinct)
+		}
+	})
+}
