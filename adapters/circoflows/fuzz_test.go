@@ -3,6 +3,7 @@ package circoflows_test
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,6 +78,41 @@ func FuzzParseCallback(f *testing.F) {
 		for _, s := range []string{cb.Ref, cb.Reference, cb.Code, cb.Message, cb.Raw, cb.ActionURL} {
 			if strings.ContainsAny(s, "\n\r\x00") {
 				t.Fatalf("control characters reach the ledger: %q", s)
+			}
+		}
+	})
+}
+
+// FuzzParseReturn feeds the 3-D Secure and session return parser the
+// query strings a payer's browser could bring. What it accepts names a
+// transaction or a session, and every value it keeps is a plain id-like
+// token, safe in a URL path and a ledger event. It never panics.
+func FuzzParseReturn(f *testing.F) {
+	for _, q := range []string{
+		"transaction_id=txn_ABC123DEF456&status=success&gateway_id=gw_XYZ789",
+		"session_id=sess_ABC123DEF456",
+		"transaction_id=txn_1&transaction_id=txn_2",
+		"transaction_id=../admin&status=success",
+		"status=success",
+		"transaction_id=%00&gateway_id=gw",
+	} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		r, err := circoflows.ParseReturn(q)
+		if err != nil {
+			return
+		}
+		if r.TransactionID == "" && r.SessionID == "" {
+			t.Fatalf("accepted %q without an id", raw)
+		}
+		for _, v := range []string{r.TransactionID, r.SessionID, r.Status, r.GatewayID} {
+			if strings.ContainsAny(v, "/?#%&= \x00\r\n") || len(v) > 200 {
+				t.Fatalf("accepted %q with value %q", raw, v)
 			}
 		}
 	})

@@ -2,6 +2,7 @@ package onramp_test
 
 import (
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,6 +71,36 @@ func FuzzParseCallback(f *testing.F) {
 		for _, s := range []string{cb.Ref, cb.Reference, cb.Code, cb.Message, cb.Raw} {
 			if strings.ContainsAny(s, "\n\r\x00") {
 				t.Fatalf("control characters reach the ledger: %q", s)
+			}
+		}
+	})
+}
+
+// FuzzParseReturn: the cko-* redirect parser accepts only all three ids,
+// each once and each a plain token. It never panics.
+func FuzzParseReturn(f *testing.F) {
+	for _, name := range []string{"return_success.query", "return_failed.query"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "onramp", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(strings.TrimSpace(string(b)))
+	}
+	f.Add("cko-payment-session-id=a&cko-session-id=b")
+	f.Add("cko-payment-session-id=a&cko-session-id=b&cko-payment-id=c&cko-payment-id=d")
+	f.Add("cko-payment-session-id=a%2Fb&cko-session-id=b&cko-payment-id=c")
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		r, err := onramp.ParseReturn(q)
+		if err != nil {
+			return
+		}
+		for _, v := range []string{r.PaymentSessionID, r.SessionID, r.PaymentID} {
+			if v == "" || strings.ContainsAny(v, "/?#%&= \x00\r\n") || len(v) > 200 {
+				t.Fatalf("accepted %q with value %q", raw, v)
 			}
 		}
 	})
