@@ -457,3 +457,18 @@ func TestCardDoubleSubmitBooksBoth(t *testing.T) {
 		}
 	})
 }
+
+// CircoFlows charges three-letter ISO currencies in minor units only: a
+// USDT invoice is refused on the page before anything is sent.
+func TestCardUnsupportedCurrency(t *testing.T) {
+	t.Parallel()
+	f := newFlow(t, projectiontest.SQLite(t))
+	id, token := f.InvoiceIn(t, "10", "USDT", cardpage.Name, 0)
+	r := f.pay(t, f.open(t, token), circoflowstest.CardSuccess)
+	if r.Code != http.StatusBadGateway || !strings.Contains(r.Body, "not available in this currency") {
+		t.Fatalf("USDT: %d %s", r.Code, r.Body)
+	}
+	if n := f.fake.Calls(circoflowstest.RouteCharge); n != 0 || len(f.State(t, id).Payments) != 0 {
+		t.Fatalf("%d charges, payments %+v", n, f.State(t, id).Payments)
+	}
+}
