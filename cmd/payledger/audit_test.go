@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/csv"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/payledger/payledger/eventstore"
 	"github.com/payledger/payledger/internal/pgtest"
 	"github.com/payledger/payledger/ledger"
+	"github.com/payledger/payledger/projections/projectiontest"
 )
 
 // TestAuditCommands drives `payledger audit history|verify|export|digests`
@@ -174,5 +176,48 @@ func waitReadable(t *testing.T, a *app, n int) {
 			t.Fatalf("$all shows %d of %d events", len(evs), n)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAuditVerify100kPostgres times the command itself, with every read
+// model this binary wires, over 100,000 events on PostgreSQL (the issue's
+// figure: under 10 s). Setting up takes a minute; it runs only with
+// PAYLEDGER_AUDIT_100K=1.
+func TestAuditVerify100kPostgres(t *testing.T) {
+	if os.Getenv("PAYLEDGER_AUDIT_100K") == "" {
+		t.Skip("set PAYLEDGER_AUDIT_100K=1 to verify 100,000 events")
+	}
+	ctx := context.Background()
+	vars := map[string]string{"PAYLEDGER_DATABASE_URL": pgtest.New(t)}
+	env := func(out, errOut *bytes.Buffer) *environment {
+		return &environment{stdout: out, stderr: errOut, getenv: func(k string) string { return vars[k] }}
+	}
+	a, err := open(ctx, env(&bytes.Buffer{}, &bytes.Buffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := projectiontest.Generate(ctx, a.be, 20_500, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int
+	if err := a.be.DB().QueryRow(`SELECT COUNT(*) FROM events`).Scan(&total); err != nil || total < 100_000 {
+		t.Fatalf("%d events (%v)", total, err)
+	}
+	waitReadable(t, a, total)
+	if err := a.set.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	var out, errOut bytes.Buffer
+	start := time.Now()
+	code := run(ctx, []string{"audit", "verify", "--quiet"}, env(&out, &errOut))
+	took := time.Since(start)
+	t.Logf("payledger audit verify over %d events (%d invoices): exit %d in %s\n%s", total, len(ids), code, took.Round(time.Millisecond), out.String())
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if took > 10*time.Second {
+		t.Errorf("took %s, want under 10 s", took.Round(time.Millisecond))
 	}
 }
