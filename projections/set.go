@@ -247,10 +247,11 @@ func (r *Runner) verify(ctx context.Context) ([]Mismatch, error) {
 	clone := r.p.Clone()
 	var out []Mismatch
 	err := r.b.WriteTx(ctx, func(tx *sqlx.Tx) error {
-		// A runner elsewhere (a serving process) may commit while this
-		// runs; under READ COMMITTED its rows would appear in the replay's
-		// dump as if the log produced them. One snapshot keeps the
-		// checkpoint, the live rows and the replay consistent.
+		// A runner elsewhere (a serving process) may commit a batch while
+		// this runs; under READ COMMITTED it could land between reading
+		// the checkpoint and dumping the live rows, which would then hold
+		// rows a replay up to that checkpoint never produces. One snapshot
+		// keeps the checkpoint and every dump consistent.
 		if d, _ := DialectOf(tx.DriverName()); d == Postgres {
 			if _, err := tx.ExecContext(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`); err != nil {
 				return err
