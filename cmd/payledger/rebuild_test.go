@@ -21,8 +21,10 @@ import (
 func TestProjectionsRebuildCommand(t *testing.T) {
 	t.Parallel()
 	tiers := map[string]func(t *testing.T) map[string]string{
-		"sqlite":   func(t *testing.T) map[string]string { return map[string]string{"PAYLEDGER_DATA_DIR": t.TempDir()} },
-		"postgres": func(t *testing.T) map[string]string { return map[string]string{"PAYLEDGER_DATABASE_URL": pgtest.New(t)} },
+		"sqlite": func(t *testing.T) map[string]string { return map[string]string{"PAYLEDGER_DATA_DIR": t.TempDir()} },
+		"postgres": func(t *testing.T) map[string]string {
+			return map[string]string{"PAYLEDGER_DATABASE_URL": pgtest.New(t)}
+		},
 	}
 	for name, settings := range tiers {
 		t.Run(name, func(t *testing.T) {
