@@ -20,7 +20,7 @@ bash scripts/pgbench-insert.sh "${PGBENCH_SECONDS:-10}"
 echo; echo "## Go benchmarks"
 pkgs=$(go list ./... | while read -r p; do
   d=$(go list -f '{{.Dir}}' "$p")
-  ls "$d"/*_bench_test.go >/dev/null 2>&1 && echo "$p"
+  if ls "$d"/*_bench_test.go >/dev/null 2>&1; then echo "$p"; fi
 done)
 # shellcheck disable=SC2086
 go test -run='^$' -bench=. -benchtime="${BENCHTIME:-2s}" -timeout 30m $pkgs
