@@ -221,8 +221,20 @@ func (r *Runner) step(ctx context.Context, limit int, live bool) (int, error) {
 	if len(batch) == 0 {
 		return 0, nil
 	}
+	n, err := r.apply(ctx, from, batch, live)
+	if errors.Is(err, errCheckpointMoved) {
+		return 1, r.load(ctx) // re-read and go again at once
+	}
+	return n, err
+}
+
+// apply commits batch, the events read after from, into the read model
+// with the new checkpoint; r.work must be held. It returns
+// errCheckpointMoved, and changes nothing, when the stored checkpoint is no
+// longer from.
+func (r *Runner) apply(ctx context.Context, from eventstore.Position, batch []eventstore.RecordedEvent, live bool) (int, error) {
 	last := batch[len(batch)-1].Position
-	err = r.b.WriteTx(ctx, func(tx *sqlx.Tx) error {
+	err := r.b.WriteTx(ctx, func(tx *sqlx.Tx) error {
 		// The stored checkpoint, not the in-memory one, decides: another
 		// process (or a rebuild) may have moved it.
 		stored, err := lockCheckpoint(ctx, tx, r.Name())
@@ -237,9 +249,6 @@ func (r *Runner) step(ctx context.Context, limit int, live bool) (int, error) {
 		}
 		return saveCheckpoint(ctx, tx, r.Name(), last, r.opts.Now().UnixMicro())
 	})
-	if errors.Is(err, errCheckpointMoved) {
-		return 1, r.load(ctx) // re-read and go again at once
-	}
 	if err != nil {
 		return 0, err
 	}

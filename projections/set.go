@@ -185,6 +185,47 @@ func (r *Runner) rebuild(ctx context.Context, total int, progress func(done, tot
 	if progress != nil {
 		progress(0, total)
 	}
+	// A replay alternates reading the log and writing read-model rows.
+	// Reading runs one batch ahead, so the database's work for the next
+	// batch and the decoding of it overlap with applying this one.
+	ahead := startReadAhead(ctx, r.b, eventstore.Start, r.opts.RebuildBatchSize, 2)
+	defer ahead.stop()
+	from := eventstore.Start
+	for {
+		batch, err := ahead.next()
+		if err != nil {
+			return fmt.Errorf("read $all after %s: %w", from, err)
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		r.work.Lock()
+		n, err := r.apply(ctx, from, batch, false)
+		r.work.Unlock()
+		if errors.Is(err, errCheckpointMoved) {
+			// Another runner of this projection (this process's live one,
+			// or another server's) applied events in between: go on from
+			// where it left the checkpoint, one batch at a time.
+			ahead.stop()
+			return r.rebuildSteps(ctx, done, total, progress)
+		}
+		if err != nil {
+			return err
+		}
+		from = batch[len(batch)-1].Position
+		done += n
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+}
+
+// rebuildSteps finishes a rebuild without read-ahead, re-reading the
+// stored checkpoint before every batch.
+func (r *Runner) rebuildSteps(ctx context.Context, done, total int, progress func(done, total int)) error {
+	if err := r.load(ctx); err != nil {
+		return err
+	}
 	for {
 		n, err := r.step(ctx, r.opts.RebuildBatchSize, false)
 		if err != nil {
@@ -198,6 +239,58 @@ func (r *Runner) rebuild(ctx context.Context, total int, progress func(done, tot
 			progress(done, total)
 		}
 	}
+}
+
+// readAhead reads $all in batches on its own goroutine, up to depth
+// batches ahead of the consumer. It ends after the first empty batch (the
+// log's readable end at that moment) or the first error, which next
+// returns.
+type readAhead struct {
+	ch     chan aheadBatch
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type aheadBatch struct {
+	events []eventstore.RecordedEvent
+	err    error
+}
+
+func startReadAhead(ctx context.Context, b Backend, from eventstore.Position, size, depth int) *readAhead {
+	ctx, cancel := context.WithCancel(ctx)
+	ra := &readAhead{ch: make(chan aheadBatch, depth), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(ra.done)
+		defer close(ra.ch)
+		for {
+			evs, err := b.ReadAll(ctx, from, size)
+			select {
+			case ra.ch <- aheadBatch{events: evs, err: err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(evs) == 0 {
+				return
+			}
+			from = evs[len(evs)-1].Position
+		}
+	}()
+	return ra
+}
+
+// next returns the following batch; an empty one means the end.
+func (ra *readAhead) next() ([]eventstore.RecordedEvent, error) {
+	b, ok := <-ra.ch
+	if !ok {
+		return nil, context.Canceled
+	}
+	return b.events, b.err
+}
+
+// stop ends the reader and waits for it; it is safe to call twice.
+func (ra *readAhead) stop() {
+	ra.cancel()
+	<-ra.done
 }
 
 // Mismatch is one row where a read model differs from a fresh replay.

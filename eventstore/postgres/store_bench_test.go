@@ -89,7 +89,7 @@ func BenchmarkAppend(b *testing.B) {
 					}
 					evs := make([]eventstore.EventData, per)
 					for k := range evs {
-						evs[k] = eventstore.EventData{ID: uuid.NewString(), Type: "invoice.created", Data: benchData, Metadata: benchMeta}
+						evs[k] = eventstore.EventData{ID: uuid.Must(uuid.NewV7()).String(), Type: "invoice.created", Data: benchData, Metadata: benchMeta}
 					}
 					res, err := s.Append(ctx, stream, eventstore.Exact(versions[w]), evs...)
 					versions[w] = res.NextExpected
@@ -230,7 +230,7 @@ func BenchmarkAppendVsInsert(b *testing.B) {
 							versions[w] = 0
 						}
 						res, err := s.Append(ctx, fmt.Sprintf("bench-%s-%d-%d", run, w, i/50), eventstore.Exact(versions[w]),
-							eventstore.EventData{ID: uuid.NewString(), Type: "invoice.created", Data: benchData, Metadata: benchMeta})
+							eventstore.EventData{ID: uuid.Must(uuid.NewV7()).String(), Type: "invoice.created", Data: benchData, Metadata: benchMeta})
 						versions[w] = res.NextExpected
 						return err
 					})
