@@ -18,9 +18,11 @@ echo; echo "## raw PostgreSQL INSERT ceiling (pgbench)"
 bash scripts/pgbench-insert.sh "${PGBENCH_SECONDS:-10}"
 
 echo; echo "## Go benchmarks"
+# Every package with a benchmark (some live beside the tests they share
+# fixtures with, e.g. projections/recon's BenchmarkRebuild).
 pkgs=$(go list ./... | while read -r p; do
   d=$(go list -f '{{.Dir}}' "$p")
-  if ls "$d"/*_bench_test.go >/dev/null 2>&1; then echo "$p"; fi
+  if grep -qs '^func Benchmark' "$d"/*_test.go; then echo "$p"; fi
 done)
 # shellcheck disable=SC2086
 go test -run='^$' -bench=. -benchtime="${BENCHTIME:-2s}" -timeout 30m $pkgs

@@ -42,13 +42,14 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	}
 	base, apiKey := strings.TrimRight(*target, "/"), *key
 	var waitProjections func(context.Context) (time.Duration, error)
+	var lags func() ([]lagFigure, error)
 	if base == "" {
 		srv, err := startBenchServer(ctx, env, *store)
 		if err != nil {
 			return err
 		}
 		defer srv.close()
-		base, apiKey, waitProjections = srv.base, srv.key, srv.catchUp
+		base, apiKey, waitProjections, lags = srv.base, srv.key, srv.catchUp, srv.lags
 	} else if apiKey == "" {
 		return fmt.Errorf("%w: --url needs --key", errUsage)
 	}
@@ -104,6 +105,15 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "projections caught up %s after the load ended\n", lag.Round(time.Millisecond))
+	}
+	if lags != nil {
+		figs, err := lags()
+		if err != nil {
+			return err
+		}
+		for _, f := range figs {
+			fmt.Fprintf(env.stdout, "projection lag during the load: %s\n", f)
+		}
 	}
 	if failures.Load() > 0 {
 		return fmt.Errorf("%d requests failed", failures.Load())
@@ -164,6 +174,7 @@ func benchPost(ctx context.Context, c *http.Client, u, key, body string, want in
 type benchServer struct {
 	base, key string
 	catchUp   func(context.Context) (time.Duration, error)
+	lags      func() ([]lagFigure, error)
 	close     func()
 }
 
@@ -252,6 +263,7 @@ func startBenchServer(ctx context.Context, env *environment, store string) (*ben
 			err = a.set.WaitFor(ctx, head)
 			return time.Since(t0), err
 		},
+		lags: func() ([]lagFigure, error) { return projectionLags(a.reg) },
 		close: func() {
 			_ = srv.Close()
 			cancel()

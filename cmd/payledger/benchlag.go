@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// lagFigure is one projection's lag distribution over a bench run, read
+// from the runners' payledger_projection_lag_seconds histogram: the time
+// from an event being recorded to its commit into the read model.
+type lagFigure struct {
+	projection string
+	events     uint64
+	p50, p99   time.Duration
+}
+
+func (f lagFigure) String() string {
+	return fmt.Sprintf("%s p50 %s p99 %s (%d events)", f.projection, f.p50.Round(10*time.Microsecond), f.p99.Round(10*time.Microsecond), f.events)
+}
+
+// projectionLags gathers the lag histograms of every projection from reg.
+func projectionLags(reg prometheus.Gatherer) ([]lagFigure, error) {
+	fams, err := reg.Gather()
+	if err != nil {
+		return nil, err
+	}
+	var out []lagFigure
+	for _, fam := range fams {
+		if fam.GetName() != "payledger_projection_lag_seconds" {
+			continue
+		}
+		for _, m := range fam.GetMetric() {
+			h := m.GetHistogram()
+			if h.GetSampleCount() == 0 {
+				continue
+			}
+			f := lagFigure{events: h.GetSampleCount()}
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "projection" {
+					f.projection = l.GetValue()
+				}
+			}
+			f.p50 = seconds(histogramQuantile(0.50, h))
+			f.p99 = seconds(histogramQuantile(0.99, h))
+			out = append(out, f)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].projection < out[j].projection })
+	return out, nil
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// histogramQuantile estimates the q-quantile the way PromQL's
+// histogram_quantile does: find the bucket holding the rank and
+// interpolate linearly inside it (the first bucket starts at 0). A rank in
+// the +Inf bucket reports the highest finite bound, which is then a lower
+// bound of the true value.
+func histogramQuantile(q float64, h *dto.Histogram) float64 {
+	total := float64(h.GetSampleCount())
+	if total == 0 {
+		return math.NaN()
+	}
+	rank := q * total
+	lower, below := 0.0, 0.0
+	for _, b := range h.GetBucket() {
+		upper, cum := b.GetUpperBound(), float64(b.GetCumulativeCount())
+		if cum >= rank {
+			if cum == below {
+				return upper
+			}
+			return lower + (upper-lower)*(rank-below)/(cum-below)
+		}
+		lower, below = upper, cum
+	}
+	return lower
+}
