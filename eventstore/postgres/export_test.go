@@ -16,3 +16,9 @@ func AppendInTx(ctx context.Context, s *Store, tx *sql.Tx, stream string, expect
 	}
 	return s.append(ctx, q, false, stream, expected, events)
 }
+
+// GroupStats reports how many statements carried several appends and how
+// many of those failed and were run again one append at a time.
+func GroupStats(s *Store) (combined, retried int64) {
+	return s.group.combined.Load(), s.group.retried.Load()
+}

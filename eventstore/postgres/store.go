@@ -25,6 +25,9 @@ type Store struct {
 
 	valuesMu sync.Mutex
 	values   map[int]*sql.Stmt // by event count, negative for a new stream
+	groups   map[int]*sql.Stmt // combined appends, by event count
+
+	group committer
 
 	mu      sync.Mutex
 	changed chan struct{}
@@ -57,7 +60,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("eventstore/postgres: connect: %w", err)
 	}
-	s := &Store{db: db, changed: make(chan struct{}), values: make(map[int]*sql.Stmt)}
+	s := &Store{db: db, changed: make(chan struct{}), values: make(map[int]*sql.Stmt), groups: make(map[int]*sql.Stmt)}
 	s.heads.init()
 	if err := s.Migrate(ctx); err != nil {
 		db.Close()
@@ -267,12 +270,10 @@ func (s *Store) append(ctx context.Context, q querier, committed bool, stream st
 		}
 		return eventstore.AppendResult{NextExpected: h.version}, nil
 	}
-	ids := pq.Array(eventstore.IDs(evs))
-	types := make([]string, len(evs))
 	datas := make([]string, len(evs))
 	metas := make([]string, len(evs))
 	for i, e := range evs {
-		types[i], datas[i] = e.Type, string(e.Data)
+		datas[i] = string(e.Data)
 	}
 	fresh := false // whether the head below was read from the database just now
 	for {
@@ -306,26 +307,14 @@ func (s *Store) append(ctx context.Context, q querier, committed bool, stream st
 			}
 			metas[i], prev = string(m), sum
 		}
-		var rows *sql.Rows
-		if len(evs) <= maxValuesEvents {
-			st, perr := s.valuesStmt(ctx, h.version == 0, len(evs))
-			if perr != nil {
-				return eventstore.AppendResult{}, perr
-			}
-			args := make([]any, 0, 3+4*len(evs))
-			args = append(args, stream, int64(h.version), prev)
-			for i, e := range evs {
-				args = append(args, e.ID, e.Type, datas[i], metas[i])
-			}
-			rows, err = q(ctx, st, args...)
+		p := &pending{stream: stream, ver: h.version, hash: prev, evs: evs, datas: datas, metas: metas}
+		var r groupResult
+		if committed && len(evs) <= maxValuesEvents {
+			r = s.commitGroup(ctx, p)
 		} else {
-			st := s.appendExact
-			if h.version == 0 {
-				st = s.appendNew
-			}
-			rows, err = q(ctx, st, stream, int64(h.version), prev, ids, pq.Array(types), pq.Array(datas), pq.Array(metas))
+			r = s.runOne(ctx, q, p)
 		}
-		pos, n, err := scanPositions(rows, err)
+		pos, n, err := r.pos, r.n, r.err
 		switch {
 		case isUniqueViolation(err, "events_event_id_key"):
 			return s.failed(ctx, stream, expected, evs, h.version)
@@ -355,6 +344,36 @@ func (s *Store) append(ctx context.Context, q querier, committed bool, stream st
 		}
 		return eventstore.AppendResult{NextExpected: next, Position: pos}, nil
 	}
+}
+
+// runOne runs p's append as its own statement.
+func (s *Store) runOne(ctx context.Context, q querier, p *pending) groupResult {
+	var rows *sql.Rows
+	var err error
+	if len(p.evs) <= maxValuesEvents {
+		st, perr := s.valuesStmt(ctx, p.ver == 0, len(p.evs))
+		if perr != nil {
+			return groupResult{err: perr}
+		}
+		args := make([]any, 0, 3+4*len(p.evs))
+		args = append(args, p.stream, int64(p.ver), p.hash)
+		for i, e := range p.evs {
+			args = append(args, e.ID, e.Type, p.datas[i], p.metas[i])
+		}
+		rows, err = q(ctx, st, args...)
+	} else {
+		st := s.appendExact
+		if p.ver == 0 {
+			st = s.appendNew
+		}
+		types := make([]string, len(p.evs))
+		for i, e := range p.evs {
+			types[i] = e.Type
+		}
+		rows, err = q(ctx, st, p.stream, int64(p.ver), p.hash, pq.Array(eventstore.IDs(p.evs)), pq.Array(types), pq.Array(p.datas), pq.Array(p.metas))
+	}
+	pos, n, err := scanPositions(rows, err)
+	return groupResult{pos: pos, n: n, err: err}
 }
 
 // failed decides an append whose version check failed or whose ids
