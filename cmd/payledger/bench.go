@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -34,11 +35,23 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	clients := fs.Int("clients", 32, "concurrent clients")
 	duration := fs.Duration("duration", 15*time.Second, "how long to run")
 	links := fs.Bool("links", true, "also issue a payment link for every invoice")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (client and in-process server) to the file")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if *clients < 1 || *duration <= 0 {
 		return fmt.Errorf("%w: --clients must be ≥ 1 and --duration positive", errUsage)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	base, apiKey := strings.TrimRight(*target, "/"), *key
 	var waitProjections func(context.Context) (time.Duration, error)

@@ -503,6 +503,7 @@ func scanEvents(rows *sql.Rows, capHint int) ([]eventstore.RecordedEvent, error)
 	var gp, tx, stream, version, id, typ, data, meta sql.RawBytes
 	var at int64
 	var arena []byte
+	chunk := 0
 	names := make(map[string]string)
 	intern := func(b []byte) string {
 		if s, ok := names[string(b)]; ok {
@@ -526,7 +527,11 @@ func scanEvents(rows *sql.Rows, capHint int) ([]eventstore.RecordedEvent, error)
 		}
 		e.Stream, e.Type, e.ID = intern(stream), intern(typ), string(id)
 		if need := len(data) + len(meta); cap(arena)-len(arena) < need {
-			arena = make([]byte, 0, max(need, 256<<10))
+			// Grow geometrically from a small arena: most reads (a stream
+			// before an append, a live projection's batch) return a few
+			// events, and a fixed large arena was cleared for each of them.
+			chunk = min(max(chunk*2, 4<<10), 256<<10)
+			arena = make([]byte, 0, max(need, chunk))
 		}
 		n := len(arena)
 		arena = append(arena, data...)
