@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -121,23 +123,12 @@ func TestPublic(t *testing.T) {
 // (DNS rebinding, or a row written before the rules changed).
 func TestGuardClientRefusesPrivateDial(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
-			c.Close()
-		}
-	}()
-	url := "http://" + ln.Addr().String() + "/"
-	_, err = webhook.Guard{}.Client(2e9).Post(url, "application/json", strings.NewReader("{}"))
+	// A real HTTP server: one that answers before reading the request
+	// races the client, which may see the reply on an idle connection.
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	url := srv.URL + "/"
+	_, err := webhook.Guard{}.Client(2e9).Post(url, "application/json", strings.NewReader("{}"))
 	if err == nil || !errors.Is(err, webhook.ErrForbiddenTarget) {
 		t.Fatalf("guarded client dialled loopback: err = %v", err)
 	}

@@ -22,14 +22,19 @@
 // current head and retry on conflict. The previous event's hash comes from
 // a bounded in-process cache filled by Append and ReadStream, or from the
 // stream row (one primary-key SELECT) on a miss. No advisory lock and no
-// NOTIFY sit on the append path: both serialise writers.
+// NOTIFY sit on the append path: both serialise writers. Appends that
+// arrive while others are in flight are combined into one statement and one
+// transaction (group commit, group.go); each caller still learns its own
+// result, after the commit.
 //
 // Position is (tx_id, global_position). ReadAll returns only rows with
-// tx_id below the current snapshot's xmin, in (tx_id, global_position)
-// order: an event that commits late is never passed over, at the price
-// that a write transaction left open anywhere on the server (xids are
-// server-wide) holds back $all until it ends. Keep ledger-database
-// transactions short.
+// tx_id below the oldest transaction still running, in (tx_id,
+// global_position) order: an event that commits late is never passed
+// over, at the price that a write transaction left open anywhere on the
+// server (xids are server-wide) holds back $all until it ends. WriteTx's
+// own transactions are the exception: they are marked, and cannot append,
+// so read models committing beside the log do not stall its readers. Keep
+// other ledger-database transactions short.
 //
 // Changed is an in-process broadcast after commit; other processes' appends
 // are only seen by polling. DB and WriteTx let read models share the

@@ -96,10 +96,17 @@ func (s *Store) DB() *sqlx.DB { return s.db }
 // WriteTx runs fn in a read-write transaction on the store's pool and
 // commits it when fn returns nil. It exists so that read-model code can be
 // written once for this store and the SQLite one, where writes must go
-// through the store's single writer.
+// through the store's single writer. fn must not append events (nothing
+// can: appends go through Append): $all readers do not wait for these
+// transactions, see horizonSQL.
 func (s *Store) WriteTx(ctx context.Context, fn func(*sqlx.Tx) error) error {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
+		return err
+	}
+	// Before anything that assigns an xid: see horizonSQL.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL application_name = '`+readModelApp+`'`); err != nil {
+		_ = tx.Rollback()
 		return err
 	}
 	if err := fn(tx); err != nil {
@@ -130,12 +137,38 @@ func (s *Store) notify() {
 // large share of a replay's client time.
 const selectCols = `global_position, tx_id, stream_id, stream_version, event_id, event_type, data, metadata, round(date_part('epoch', recorded_at) * 1e6)::int8`
 
+// horizonSQL is the first transaction id whose events a reader may not
+// pass yet: the oldest transaction still running, except transactions that
+// WriteTx opened. Those never append events (WriteTx is for read models),
+// and without the exception every projection's commit would hold back
+// every $all reader while it runs. They are recognised by the
+// application_name WriteTx sets for their duration.
+//
+// Only transactions running when the snapshot was taken are candidates,
+// and pg_stat_activity is read after it (the correlated subquery needs
+// the snapshot's row first). So an xid is skipped only if its backend showed the mark
+// while running it: a backend that later runs an appender with the same
+// connection has reset the mark before that appender got its xid, and an
+// xid assigned after the snapshot is at or above its xmax, beyond the
+// horizon anyway. backend_xid is a 32-bit xid: it is compared with the low
+// half of the xid8.
+const horizonSQL = `(SELECT coalesce((
+	SELECT min(x) FROM pg_snapshot_xip(snap.s) x
+	WHERE (x::text::int8 % 4294967296) NOT IN (
+		SELECT backend_xid::text::int8 FROM pg_stat_activity
+		WHERE application_name = '` + readModelApp + `' AND backend_xid IS NOT NULL)
+), pg_snapshot_xmax(snap.s))
+FROM (SELECT pg_current_snapshot() AS s OFFSET 0) snap)`
+
+// readModelApp marks WriteTx's transactions (see horizonSQL).
+const readModelApp = "payledger read model"
+
 // readAllSQL holds back rows of transactions that may still be running
-// (tx_id at or above the snapshot's xmin), with everything after them, so
-// a reader never passes over an event that commits late.
+// (tx_id at or above the horizon), with everything after them, so a
+// reader never passes over an event that commits late.
 const readAllSQL = `SELECT ` + selectCols + ` FROM events
 WHERE (tx_id, global_position) > ($1::xid8, $2::bigint)
-  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+  AND tx_id < ` + horizonSQL + `
 ORDER BY tx_id, global_position LIMIT $3`
 
 func (s *Store) prepare(ctx context.Context) error {
@@ -483,7 +516,7 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit in
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	var p eventstore.Position
 	err := s.db.QueryRowContext(ctx, `SELECT tx_id, global_position FROM events
-WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
+WHERE tx_id < `+horizonSQL+`
 ORDER BY tx_id DESC, global_position DESC LIMIT 1`).Scan(&p.Commit, &p.Prepare)
 	if errors.Is(err, sql.ErrNoRows) {
 		return eventstore.Start, nil

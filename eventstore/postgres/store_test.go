@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/payledger/payledger/eventstore"
 	"github.com/payledger/payledger/eventstore/postgres"
 	"github.com/payledger/payledger/eventstore/storetest"
@@ -126,5 +128,49 @@ func waitFor(t *testing.T, s *postgres.Store, pos eventstore.Position, n int) []
 		case <-s.Changed():
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// TestReadAllPassesReadModelTransactions holds a WriteTx transaction open
+// after it has written (so it has an xid older than the next append's):
+// read models never append events, so $all must not wait for it, or every
+// projection's commit would stall every reader.
+func TestReadAllPassesReadModelTransactions(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.DB().ExecContext(ctx, `CREATE TABLE read_model (n int)`); err != nil {
+		t.Fatal(err)
+	}
+	held, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- s.WriteTx(ctx, func(tx *sqlx.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO read_model VALUES (1)`); err != nil {
+				return err
+			}
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	select {
+	case <-held:
+	case err := <-done:
+		t.Fatalf("WriteTx: %v", err)
+	}
+	e := storetest.Event("after", `{}`)
+	if _, err := s.Append(ctx, "after", eventstore.NoStream, e); err != nil {
+		t.Fatal(err)
+	}
+	// Other databases' transactions on the server may hold $all back for
+	// a moment; the read-model transaction stays open all along.
+	evs := waitFor(t, s, eventstore.Start, 1)
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("WriteTx: %v", err)
+	}
+	if len(evs) != 1 || evs[0].ID != e.ID {
+		t.Fatalf("with a read-model transaction open, $all returned %v; want the event appended after it began", streams(evs))
 	}
 }
