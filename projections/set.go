@@ -256,20 +256,52 @@ type aheadBatch struct {
 	err    error
 }
 
+// replayer is the streaming read of $all a store may offer: fn gets
+// consecutive batches after the position, up to the head as of the call,
+// and may keep each batch (the read-ahead hands it to another goroutine);
+// the last position passed to fn is returned. A store that has it can
+// answer a whole replay from one query instead of one per batch.
+type replayer interface {
+	ReplayAll(ctx context.Context, after eventstore.Position, batch int, fn func([]eventstore.RecordedEvent) error) (eventstore.Position, error)
+}
+
 func startReadAhead(ctx context.Context, b Backend, from eventstore.Position, size, depth int) *readAhead {
 	ctx, cancel := context.WithCancel(ctx)
 	ra := &readAhead{ch: make(chan aheadBatch, depth), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(ra.done)
 		defer close(ra.ch)
-		for {
-			evs, err := b.ReadAll(ctx, from, size)
+		send := func(evs []eventstore.RecordedEvent, err error) bool {
 			select {
 			case ra.ch <- aheadBatch{events: evs, err: err}:
+				return true
 			case <-ctx.Done():
+				return false
+			}
+		}
+		if rp, ok := b.(replayer); ok {
+			// The position is tracked here rather than taken from the
+			// result, so that a replay that passed nothing resumes at from.
+			_, err := rp.ReplayAll(ctx, from, size, func(evs []eventstore.RecordedEvent) error {
+				if len(evs) == 0 {
+					return nil // an empty batch would read as the end
+				}
+				if !send(evs, nil) {
+					return ctx.Err()
+				}
+				from = evs[len(evs)-1].Position
+				return nil
+			})
+			if err != nil {
+				send(nil, err)
 				return
 			}
-			if err != nil || len(evs) == 0 {
+			// What was appended while it ran is read as before, up to the
+			// first empty batch.
+		}
+		for {
+			evs, err := b.ReadAll(ctx, from, size)
+			if !send(evs, err) || err != nil || len(evs) == 0 {
 				return
 			}
 			from = evs[len(evs)-1].Position

@@ -37,6 +37,15 @@ func Encode(e Event) (typ string, data []byte, err error) {
 // are ignored on purpose: history written by a newer version that added a
 // field must stay readable. An unknown type name is an error naming it.
 func Decode(typ string, data []byte) (Event, error) {
+	if e, ok := fastDecode(typ, data); ok {
+		return e, nil
+	}
+	return decodeJSON(typ, data)
+}
+
+// decodeJSON is Decode through encoding/json alone: the reference the
+// short path must agree with, and what reads every input it declines.
+func decodeJSON(typ string, data []byte) (Event, error) {
 	switch typ {
 	case TypeCreated:
 		return decodeAs[Created](typ, data)
