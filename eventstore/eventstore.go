@@ -147,6 +147,17 @@ type AppendResult struct {
 	Position Position
 }
 
+// Replayer is what a Store may offer for long reads of $all (rebuilds,
+// audits): ReplayAll passes the events after the position to fn in
+// consecutive batches of at most batch events, up to the head as of the
+// call, and returns the last position passed (after itself when there was
+// nothing). fn may keep each batch. An error from fn stops the replay and
+// is returned. Events committed while it runs may or may not be passed;
+// a ReadAll from the returned position finds the rest.
+type Replayer interface {
+	ReplayAll(ctx context.Context, after Position, batch int, fn func([]RecordedEvent) error) (Position, error)
+}
+
 // Store is the ledger's event log. Implementations must pass the suite in
 // eventstore/storetest.
 type Store interface {

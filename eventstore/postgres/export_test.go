@@ -22,3 +22,7 @@ func AppendInTx(ctx context.Context, s *Store, tx *sql.Tx, stream string, expect
 func GroupStats(s *Store) (combined, retried int64) {
 	return s.group.combined.Load(), s.group.retried.Load()
 }
+
+// SetReplayChunk makes ReplayAll query n rows at a time, so that tests
+// cross query boundaries with few events.
+func SetReplayChunk(s *Store, n int) { s.replayRowsSet = n }

@@ -33,6 +33,8 @@ type Store struct {
 	changed chan struct{}
 
 	heads headCache
+
+	replayRowsSet int // rows per ReplayAll query; 0 means the constant
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -50,10 +52,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlx.Open("postgres", dsn)
+	conn, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore/postgres: %w", err)
 	}
+	conn.Dialer(bufferedDialer{})
+	db := sqlx.NewDb(sql.OpenDB(conn), "postgres")
 	db.SetMaxOpenConns(MaxConns)
 	db.SetMaxIdleConns(MaxConns)
 	if err := db.PingContext(ctx); err != nil {
@@ -527,36 +531,140 @@ ORDER BY tx_id DESC, global_position DESC LIMIT 1`).Scan(&p.Commit, &p.Prepare)
 	return p, nil
 }
 
+// replayChunk is how many rows one ReplayAll query returns. The rows
+// stream from the server as they are scanned, so it bounds how long one
+// statement (and the snapshot it holds, which holds back vacuum) lives,
+// not memory.
+const replayChunk = 100_000
+
+// replayRows is replayChunk unless a test set a smaller one.
+func (s *Store) replayRows() int {
+	if s.replayRowsSet > 0 {
+		return s.replayRowsSet
+	}
+	return replayChunk
+}
+
+// replaySQL is readAllSQL against a horizon fixed by the caller.
+const replaySQL = `SELECT ` + selectCols + ` FROM events
+WHERE (tx_id, global_position) > ($1::xid8, $2::bigint)
+  AND tx_id < $3::xid8
+ORDER BY tx_id, global_position LIMIT $4`
+
+// ReplayAll passes $all after the position to fn in consecutive batches of
+// up to batch events, up to the horizon as of the call, and returns the
+// last position passed. It is ReadAll for long replays (rebuild, audit):
+// one query per replayChunk rows instead of one per batch, with no LIMIT
+// re-planned for each. fn may keep every batch.
+//
+// Fixing the horizon once is safe: every transaction below it had ended
+// when it was read, and any transaction that starts later gets a larger
+// xid, so later queries see exactly the rows below it that the first one
+// would have. Events committed meanwhile are left to ReadAll.
+func (s *Store) ReplayAll(ctx context.Context, after eventstore.Position, batch int, fn func([]eventstore.RecordedEvent) error) (eventstore.Position, error) {
+	if batch <= 0 {
+		batch = 1000
+	}
+	var horizon string
+	if err := s.db.QueryRowContext(ctx, `SELECT `+horizonSQL+`::text`).Scan(&horizon); err != nil {
+		return after, fmt.Errorf("eventstore/postgres: replay $all: horizon: %w", err)
+	}
+	var sc eventScanner
+	for {
+		n, err := s.replayQuery(ctx, &sc, &after, horizon, batch, fn)
+		if err != nil || n < s.replayRows() {
+			return after, err
+		}
+	}
+}
+
+// replayQuery runs one replay query, advancing *after past every batch fn
+// accepted, and returns how many rows it passed.
+func (s *Store) replayQuery(ctx context.Context, sc *eventScanner, after *eventstore.Position, horizon string, batch int, fn func([]eventstore.RecordedEvent) error) (int, error) {
+	rows, err := s.db.QueryContext(ctx, replaySQL, strconv.FormatUint(after.Commit, 10), int64(after.Prepare), horizon, s.replayRows())
+	if err != nil {
+		return 0, fmt.Errorf("eventstore/postgres: replay $all: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	for more := true; more; {
+		var evs []eventstore.RecordedEvent
+		evs, more, err = sc.scan(rows, batch, batch)
+		if err != nil {
+			return n, err
+		}
+		if len(evs) == 0 {
+			break
+		}
+		if err := fn(evs); err != nil {
+			return n, err
+		}
+		n += len(evs)
+		*after = evs[len(evs)-1].Position
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("eventstore/postgres: replay $all: %w", err)
+	}
+	return n, nil
+}
+
 // scanEvents is the replay hot path: the driver's raw bytes are copied
 // into one arena per batch instead of one allocation per column, and the
 // few distinct stream and type names of a batch are shared.
 func scanEvents(rows *sql.Rows, capHint int) ([]eventstore.RecordedEvent, error) {
 	defer rows.Close()
-	out := make([]eventstore.RecordedEvent, 0, capHint)
+	var sc eventScanner
+	out, _, err := sc.scan(rows, capHint, -1)
+	if err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("eventstore/postgres: read events: %w", err)
+	}
+	return out, nil
+}
+
+// eventScanner turns rows of selectCols into events. The names it interns
+// outlive a batch (a replay sees the same event types throughout); the
+// arena does not, so a caller may keep every batch it is given.
+type eventScanner struct {
+	names map[string]string
+}
+
+// scan reads up to limit rows (all of them when limit < 0) into a new slice;
+// more reports whether rows.Next returned true for each of them, so false
+// means the rows are exhausted (check rows.Err).
+func (sc *eventScanner) scan(rows *sql.Rows, capHint, limit int) (out []eventstore.RecordedEvent, more bool, _ error) {
+	if sc.names == nil {
+		sc.names = make(map[string]string)
+	}
+	out = make([]eventstore.RecordedEvent, 0, capHint)
 	var gp, tx, stream, version, id, typ, data, meta sql.RawBytes
 	var at int64
 	var arena []byte
 	chunk := 0
-	names := make(map[string]string)
 	intern := func(b []byte) string {
-		if s, ok := names[string(b)]; ok {
+		if s, ok := sc.names[string(b)]; ok {
 			return s
 		}
 		s := string(b)
-		names[s] = s
+		sc.names[s] = s
 		return s
 	}
-	for rows.Next() {
+	for limit < 0 || len(out) < limit {
+		if !rows.Next() {
+			return out, false, nil
+		}
 		var e eventstore.RecordedEvent
 		if err := rows.Scan(&gp, &tx, &stream, &version, &id, &typ, &data, &meta, &at); err != nil {
-			return nil, fmt.Errorf("eventstore/postgres: scan event: %w", err)
+			return nil, false, fmt.Errorf("eventstore/postgres: scan event: %w", err)
 		}
 		var ok1, ok2, ok3 bool
 		e.Position.Prepare, ok1 = parseUint(gp)
 		e.Position.Commit, ok2 = parseUint(tx)
 		e.StreamVersion, ok3 = parseUint(version)
 		if !ok1 || !ok2 || !ok3 {
-			return nil, fmt.Errorf("eventstore/postgres: scan event: bad number in %q/%q/%q", gp, tx, version)
+			return nil, false, fmt.Errorf("eventstore/postgres: scan event: bad number in %q/%q/%q", gp, tx, version)
 		}
 		e.Stream, e.Type, e.ID = intern(stream), intern(typ), string(id)
 		if need := len(data) + len(meta); cap(arena)-len(arena) < need {
@@ -577,14 +685,11 @@ func scanEvents(rows *sql.Rows, capHint int) ([]eventstore.RecordedEvent, error)
 		}
 		e.RecordedAt = time.UnixMicro(at).UTC()
 		out = append(out, e)
-		if len(names) > 4096 {
-			clear(names)
+		if len(sc.names) > 4096 {
+			clear(sc.names)
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("eventstore/postgres: read events: %w", err)
-	}
-	return out, nil
+	return out, true, nil
 }
 
 func parseUint(b []byte) (uint64, bool) {

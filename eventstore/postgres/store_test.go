@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -172,5 +173,43 @@ func TestReadAllPassesReadModelTransactions(t *testing.T) {
 	}
 	if len(evs) != 1 || evs[0].ID != e.ID {
 		t.Fatalf("with a read-model transaction open, $all returned %v; want the event appended after it began", streams(evs))
+	}
+}
+
+// TestReplayAllAcrossQueries runs ReplayAll with a query size that does
+// not divide the batch size, so batches span query boundaries and some
+// queries return exactly a full chunk: the replay must still pass every
+// event once, in order, and stop at the end.
+func TestReplayAllAcrossQueries(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx := context.Background()
+	for i := 0; i < 6; i++ {
+		if _, err := s.Append(ctx, fmt.Sprintf("rq-%d", i%4), eventstore.Any, storetest.Event("x", `{"i":1}`), storetest.Event("y", `{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	whole, err := s.ReadAll(ctx, eventstore.Start, 100)
+	if err != nil || len(whole) != 12 {
+		t.Fatalf("ReadAll = %d, %v", len(whole), err)
+	}
+	for _, chunk := range []int{1, 4, 5, 12, 13} {
+		postgres.SetReplayChunk(s, chunk)
+		var got []eventstore.RecordedEvent
+		last, err := s.ReplayAll(ctx, eventstore.Start, 3, func(evs []eventstore.RecordedEvent) error {
+			got = append(got, evs...)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("chunk %d: %v", chunk, err)
+		}
+		if len(got) != len(whole) || last != whole[len(whole)-1].Position {
+			t.Fatalf("chunk %d: replayed %d events ending at %v; want %d ending at %v", chunk, len(got), last, len(whole), whole[len(whole)-1].Position)
+		}
+		for i := range got {
+			if got[i].ID != whole[i].ID {
+				t.Fatalf("chunk %d: event %d differs", chunk, i)
+			}
+		}
 	}
 }

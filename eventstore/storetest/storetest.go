@@ -40,6 +40,8 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"ReadAllTailUnderConcurrentCommits", testReadAllTail},
 		{"HashChain", testHashChain},
 		{"Changed", testChanged},
+		{"ReplayAll", testReplayAll},
+		{"ReplayAllUnderConcurrentCommits", testReplayAllTail},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -662,5 +664,137 @@ func testChanged(t *testing.T, s eventstore.Store) {
 	case <-next:
 		t.Fatal("the new Changed channel is already closed")
 	default:
+	}
+}
+
+// testReplayAll checks a Replayer against ReadAll: the same events in the
+// same order, in batches of the size asked, each batch still intact after
+// later ones were passed (callers keep them), starting after the given
+// position. Stores without ReplayAll skip it.
+func testReplayAll(t *testing.T, s eventstore.Store) {
+	r, ok := s.(eventstore.Replayer)
+	if !ok {
+		t.Skip("the store has no ReplayAll")
+	}
+	ctx := ctxFor(t)
+	for i := 0; i < 5; i++ {
+		mustAppend(t, s, fmt.Sprintf("replay-%d", i%2), eventstore.Any, events(5, "x")...)
+	}
+	whole := readAll(t, s, 1000, 25)
+	for _, tc := range []struct {
+		batch, from int // from: index of the event to start after, -1 for Start
+	}{{1, -1}, {7, -1}, {25, -1}, {1000, -1}, {7, 9}, {3, 24}} {
+		after := eventstore.Start
+		if tc.from >= 0 {
+			after = whole[tc.from].Position
+		}
+		var kept [][]eventstore.RecordedEvent
+		last, err := r.ReplayAll(ctx, after, tc.batch, func(evs []eventstore.RecordedEvent) error {
+			if len(evs) == 0 || len(evs) > tc.batch {
+				t.Fatalf("batch %d: got a batch of %d", tc.batch, len(evs))
+			}
+			kept = append(kept, evs)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("batch %d after %d: %v", tc.batch, tc.from, err)
+		}
+		var got []eventstore.RecordedEvent
+		for _, b := range kept {
+			got = append(got, b...)
+		}
+		want := whole[tc.from+1:]
+		if len(got) != len(want) {
+			t.Fatalf("batch %d after %d: replayed %d events, want %d", tc.batch, tc.from, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].ID != want[i].ID || got[i].Position != want[i].Position || !bytes.Equal(got[i].Data, want[i].Data) || !bytes.Equal(got[i].Metadata, want[i].Metadata) {
+				t.Fatalf("batch %d after %d: event %d differs from ReadAll's", tc.batch, tc.from, i)
+			}
+		}
+		wantLast := after
+		if len(want) > 0 {
+			wantLast = want[len(want)-1].Position
+		}
+		if last != wantLast {
+			t.Fatalf("batch %d after %d: returned %v, want %v", tc.batch, tc.from, last, wantLast)
+		}
+	}
+
+	stop := errors.New("stop")
+	calls := 0
+	last, err := r.ReplayAll(ctx, eventstore.Start, 5, func([]eventstore.RecordedEvent) error {
+		calls++
+		if calls == 2 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || calls != 2 {
+		t.Fatalf("fn failing on the 2nd batch: %d calls, %v; want 2 and its error", calls, err)
+	}
+	if last != whole[4].Position {
+		t.Fatalf("fn failing on the 2nd batch: returned %v, want the 1st batch's last %v", last, whole[4].Position)
+	}
+}
+
+// testReplayAllTail replays while writers commit: the replay followed by
+// ReadAll from where it stopped must see every event once, in ReadAll's
+// order, so a replay never passes over a transaction that commits late.
+func testReplayAllTail(t *testing.T, s eventstore.Store) {
+	r, ok := s.(eventstore.Replayer)
+	if !ok {
+		t.Skip("the store has no ReplayAll")
+	}
+	const writers, perWriter = 6, 20
+	ctx := ctxFor(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perWriter; i++ {
+				if _, err := s.Append(ctx, fmt.Sprintf("rtail-%d-%d", w, i%3), eventstore.Any, Event("x", `{}`)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	var got []eventstore.RecordedEvent
+	pos := eventstore.Start
+	for round := 0; ; round++ {
+		last, err := r.ReplayAll(ctx, pos, 3, func(evs []eventstore.RecordedEvent) error {
+			got = append(got, evs...)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos = last
+		if len(got) >= writers*perWriter || round > 10000 {
+			break
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	rest, err := s.ReadAll(ctx, pos, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, rest...)
+	if len(got) != writers*perWriter {
+		t.Fatalf("replays saw %d events, %d were committed", len(got), writers*perWriter)
+	}
+	assertGlobalOrder(t, got)
+	full := readAll(t, s, 1000, len(got))
+	for i := range full {
+		if full[i].ID != got[i].ID {
+			t.Fatalf("event %d: replay order differs from a full read", i)
+		}
 	}
 }
