@@ -30,6 +30,23 @@ CREATE TABLE IF NOT EXISTS events (
 	CONSTRAINT events_event_id_key UNIQUE (event_id),
 	CONSTRAINT events_stream_id_stream_version_key UNIQUE (stream_id, stream_version)
 );
+-- The $all horizon (see horizonSQL in store.go). A PL/pgSQL function
+-- because its plan is cached per session: inlined into each read, the
+-- pg_stat_activity view's joins cost more to plan than the read itself.
+-- STABLE, so pg_current_snapshot() is the calling statement's snapshot.
+CREATE OR REPLACE FUNCTION payledger_read_horizon() RETURNS xid8
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+	snap pg_snapshot := pg_current_snapshot();
+	h xid8;
+BEGIN
+	SELECT min(x) INTO h FROM pg_snapshot_xip(snap) x
+	WHERE (x::text::int8 % 4294967296) NOT IN (
+		SELECT a.backend_xid::text::int8 FROM pg_stat_get_activity(NULL) a
+		WHERE a.application_name = '` + readModelApp + `' AND a.backend_xid IS NOT NULL);
+	RETURN coalesce(h, pg_snapshot_xmax(snap));
+END
+$fn$;
 `
 
 // migrationLock is the advisory-lock key that serialises concurrent

@@ -149,20 +149,15 @@ const selectCols = `global_position, tx_id, stream_id, stream_version, event_id,
 // application_name WriteTx sets for their duration.
 //
 // Only transactions running when the snapshot was taken are candidates,
-// and pg_stat_activity is read after it (the correlated subquery needs
-// the snapshot's row first). So an xid is skipped only if its backend showed the mark
-// while running it: a backend that later runs an appender with the same
+// and pg_stat_activity is read after it. So an xid is skipped only if its
+// backend showed the mark while running it: a backend that later runs an appender with the same
 // connection has reset the mark before that appender got its xid, and an
 // xid assigned after the snapshot is at or above its xmax, beyond the
 // horizon anyway. backend_xid is a 32-bit xid: it is compared with the low
 // half of the xid8.
-const horizonSQL = `(SELECT coalesce((
-	SELECT min(x) FROM pg_snapshot_xip(snap.s) x
-	WHERE (x::text::int8 % 4294967296) NOT IN (
-		SELECT backend_xid::text::int8 FROM pg_stat_activity
-		WHERE application_name = '` + readModelApp + `' AND backend_xid IS NOT NULL)
-), pg_snapshot_xmax(snap.s))
-FROM (SELECT pg_current_snapshot() AS s OFFSET 0) snap)`
+//
+// It is the function payledger_read_horizon() that Migrate creates.
+const horizonSQL = `payledger_read_horizon()`
 
 // readModelApp marks WriteTx's transactions (see horizonSQL).
 const readModelApp = "payledger read model"
