@@ -34,13 +34,14 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	store := fs.String("store", "sqlite", "in-process store: sqlite or postgres (scratch database on PAYLEDGER_TEST_POSTGRES_URL's server)")
 	clients := fs.Int("clients", 32, "concurrent clients")
 	duration := fs.Duration("duration", 15*time.Second, "how long to run")
+	rate := fs.Float64("rate", 0, "target iterations per second across all clients (0: each client as fast as it can); latencies then count from each iteration's scheduled start")
 	links := fs.Bool("links", true, "also issue a payment link for every invoice")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (client and in-process server) to the file")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if *clients < 1 || *duration <= 0 {
-		return fmt.Errorf("%w: --clients must be ≥ 1 and --duration positive", errUsage)
+	if *clients < 1 || *duration <= 0 || *rate < 0 {
+		return fmt.Errorf("%w: --clients must be ≥ 1, --duration positive and --rate not negative", errUsage)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -77,6 +78,30 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	)
 	deadline := time.Now().Add(*duration)
 	start := time.Now()
+	// With --rate the load is open: iterations are scheduled at fixed
+	// intervals whether or not earlier ones have finished, and an
+	// iteration that had to wait for a free client counts that wait (the
+	// clients bound the concurrency, not the arrivals).
+	var schedule chan time.Time
+	if *rate > 0 {
+		schedule = make(chan time.Time)
+		interval := time.Duration(float64(time.Second) / *rate)
+		go func() {
+			defer close(schedule)
+			for i := 0; ; i++ {
+				at := start.Add(time.Duration(i) * interval)
+				if !at.Before(deadline) {
+					return
+				}
+				time.Sleep(time.Until(at))
+				select {
+				case schedule <- at:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
 	var wg sync.WaitGroup
 	for c := 0; c < *clients; c++ {
 		wg.Add(1)
@@ -85,6 +110,13 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 			local := make([]time.Duration, 0, 4096)
 			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
 				t0 := time.Now()
+				if schedule != nil {
+					at, ok := <-schedule
+					if !ok {
+						break
+					}
+					t0 = at
+				}
 				err := benchIteration(ctx, client, base, apiKey, fmt.Sprintf("bench-%d-%d-%d", start.UnixNano(), c, i), *links)
 				if err != nil {
 					failures.Add(1)
@@ -106,8 +138,12 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	if *links {
 		what = "invoice creations + payment links"
 	}
-	fmt.Fprintf(env.stdout, "store=%s clients=%d duration=%s: %d %s, %.0f/s, p50 %s, p99 %s, max %s, failures %d\n",
-		*store, *clients, elapsed.Round(time.Millisecond), n, what, float64(n)/elapsed.Seconds(),
+	offered := "as fast as the clients go"
+	if *rate > 0 {
+		offered = fmt.Sprintf("offered %.0f/s", *rate)
+	}
+	fmt.Fprintf(env.stdout, "store=%s clients=%d %s duration=%s: %d %s, %.0f/s, p50 %s, p99 %s, max %s, failures %d\n",
+		*store, *clients, offered, elapsed.Round(time.Millisecond), n, what, float64(n)/elapsed.Seconds(),
 		pct(latencies, 0.50), pct(latencies, 0.99), pct(latencies, 1), failures.Load())
 	if e := firstErr.Load(); e != nil {
 		fmt.Fprintf(env.stdout, "first failure: %s\n", e)
