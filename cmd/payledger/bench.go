@@ -20,6 +20,7 @@ import (
 	"time"
 
 	_ "github.com/lib/pq" // scratch database for --store postgres
+	dto "github.com/prometheus/client_model/go"
 )
 
 // runBench is the load command: N clients each create an invoice and issue
@@ -33,15 +34,16 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	key := fs.String("key", "", "API key for --url")
 	store := fs.String("store", "sqlite", "in-process store: sqlite or postgres (scratch database on PAYLEDGER_TEST_POSTGRES_URL's server)")
 	clients := fs.Int("clients", 32, "concurrent clients")
-	duration := fs.Duration("duration", 15*time.Second, "how long to run")
+	duration := fs.Duration("duration", 15*time.Second, "how long to measure")
+	warmup := fs.Duration("warmup", 3*time.Second, "how long to run the load before measuring (new connections, prepared statements and caches make the first seconds slow)")
 	rate := fs.Float64("rate", 0, "target iterations per second across all clients (0: each client as fast as it can); latencies then count from each iteration's scheduled start")
 	links := fs.Bool("links", true, "also issue a payment link for every invoice")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (client and in-process server) to the file")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if *clients < 1 || *duration <= 0 || *rate < 0 {
-		return fmt.Errorf("%w: --clients must be ≥ 1, --duration positive and --rate not negative", errUsage)
+	if *clients < 1 || *duration <= 0 || *rate < 0 || *warmup < 0 {
+		return fmt.Errorf("%w: --clients must be ≥ 1, --duration positive, --rate and --warmup not negative", errUsage)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -56,7 +58,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	}
 	base, apiKey := strings.TrimRight(*target, "/"), *key
 	var waitProjections func(context.Context) (time.Duration, error)
-	var lags func() ([]lagFigure, error)
+	var lags func() (map[string]*dto.Histogram, error)
 	if base == "" {
 		srv, err := startBenchServer(ctx, env, *store)
 		if err != nil {
@@ -76,8 +78,9 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 		failures  atomic.Int64
 		firstErr  atomic.Value
 	)
-	deadline := time.Now().Add(*duration)
-	start := time.Now()
+	begin := time.Now()
+	start := begin.Add(*warmup) // measuring starts here
+	deadline := start.Add(*duration)
 	// With --rate the load is open: iterations are scheduled at fixed
 	// intervals whether or not earlier ones have finished, and an
 	// iteration that had to wait for a free client counts that wait (the
@@ -89,7 +92,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 		go func() {
 			defer close(schedule)
 			for i := 0; ; i++ {
-				at := start.Add(time.Duration(i) * interval)
+				at := begin.Add(time.Duration(i) * interval)
 				if !at.Before(deadline) {
 					return
 				}
@@ -102,6 +105,18 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 			}
 		}()
 	}
+	// The lag histograms as the measurement starts: what the warm-up
+	// observed is subtracted from the figures.
+	var lagBase map[string]*dto.Histogram
+	var lagBaseErr error
+	baseTaken := make(chan struct{})
+	go func() {
+		defer close(baseTaken)
+		if lags != nil {
+			time.Sleep(time.Until(start))
+			lagBase, lagBaseErr = lags()
+		}
+	}()
 	var wg sync.WaitGroup
 	for c := 0; c < *clients; c++ {
 		wg.Add(1)
@@ -117,11 +132,14 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 					}
 					t0 = at
 				}
-				err := benchIteration(ctx, client, base, apiKey, fmt.Sprintf("bench-%d-%d-%d", start.UnixNano(), c, i), *links)
+				err := benchIteration(ctx, client, base, apiKey, fmt.Sprintf("bench-%d-%d-%d", begin.UnixNano(), c, i), *links)
 				if err != nil {
 					failures.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
 					continue
+				}
+				if t0.Before(start) {
+					continue // warm-up: run, not counted
 				}
 				local = append(local, time.Since(t0))
 			}
@@ -131,6 +149,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 		}(c)
 	}
 	wg.Wait()
+	<-baseTaken
 	elapsed := time.Since(start)
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	n := len(latencies)
@@ -142,8 +161,8 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	if *rate > 0 {
 		offered = fmt.Sprintf("offered %.0f/s", *rate)
 	}
-	fmt.Fprintf(env.stdout, "store=%s clients=%d %s duration=%s: %d %s, %.0f/s, p50 %s, p99 %s, max %s, failures %d\n",
-		*store, *clients, offered, elapsed.Round(time.Millisecond), n, what, float64(n)/elapsed.Seconds(),
+	fmt.Fprintf(env.stdout, "store=%s clients=%d %s warmup=%s duration=%s: %d %s, %.0f/s, p50 %s, p99 %s, max %s, failures %d\n",
+		*store, *clients, offered, *warmup, elapsed.Round(time.Millisecond), n, what, float64(n)/elapsed.Seconds(),
 		pct(latencies, 0.50), pct(latencies, 0.99), pct(latencies, 1), failures.Load())
 	if e := firstErr.Load(); e != nil {
 		fmt.Fprintf(env.stdout, "first failure: %s\n", e)
@@ -156,11 +175,14 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 		fmt.Fprintf(env.stdout, "projections caught up %s after the load ended\n", lag.Round(time.Millisecond))
 	}
 	if lags != nil {
-		figs, err := lags()
+		now, err := lags()
+		if err == nil {
+			err = lagBaseErr
+		}
 		if err != nil {
 			return err
 		}
-		for _, f := range figs {
+		for _, f := range projectionLags(now, lagBase) {
 			fmt.Fprintf(env.stdout, "projection lag during the load: %s\n", f)
 		}
 	}
@@ -223,7 +245,7 @@ func benchPost(ctx context.Context, c *http.Client, u, key, body string, want in
 type benchServer struct {
 	base, key string
 	catchUp   func(context.Context) (time.Duration, error)
-	lags      func() ([]lagFigure, error)
+	lags      func() (map[string]*dto.Histogram, error)
 	close     func()
 }
 
@@ -312,7 +334,7 @@ func startBenchServer(ctx context.Context, env *environment, store string) (*ben
 			err = a.set.WaitFor(ctx, head)
 			return time.Since(t0), err
 		},
-		lags: func() ([]lagFigure, error) { return projectionLags(a.reg) },
+		lags: func() (map[string]*dto.Histogram, error) { return lagHistograms(a.reg) },
 		close: func() {
 			_ = srv.Close()
 			cancel()

@@ -23,35 +23,64 @@ func (f lagFigure) String() string {
 	return fmt.Sprintf("%s p50 %s p99 %s (%d events)", f.projection, f.p50.Round(10*time.Microsecond), f.p99.Round(10*time.Microsecond), f.events)
 }
 
-// projectionLags gathers the lag histograms of every projection from reg.
-func projectionLags(reg prometheus.Gatherer) ([]lagFigure, error) {
+// lagHistograms gathers each projection's lag histogram from reg.
+func lagHistograms(reg prometheus.Gatherer) (map[string]*dto.Histogram, error) {
 	fams, err := reg.Gather()
 	if err != nil {
 		return nil, err
 	}
-	var out []lagFigure
+	out := map[string]*dto.Histogram{}
 	for _, fam := range fams {
 		if fam.GetName() != "payledger_projection_lag_seconds" {
 			continue
 		}
 		for _, m := range fam.GetMetric() {
-			h := m.GetHistogram()
-			if h.GetSampleCount() == 0 {
-				continue
-			}
-			f := lagFigure{events: h.GetSampleCount()}
 			for _, l := range m.GetLabel() {
 				if l.GetName() == "projection" {
-					f.projection = l.GetValue()
+					out[l.GetValue()] = m.GetHistogram()
 				}
 			}
-			f.p50 = seconds(histogramQuantile(0.50, h))
-			f.p99 = seconds(histogramQuantile(0.99, h))
-			out = append(out, f)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].projection < out[j].projection })
 	return out, nil
+}
+
+// projectionLags reports each projection's lag over what was observed
+// between base (nil: the process start) and now, so that a warm-up can be
+// left out: histograms only grow, and the difference of two snapshots is
+// the histogram of the interval.
+func projectionLags(now, base map[string]*dto.Histogram) []lagFigure {
+	var out []lagFigure
+	for name, h := range now {
+		if b := base[name]; b != nil {
+			h = subtractHistogram(h, b)
+		}
+		if h.GetSampleCount() == 0 {
+			continue
+		}
+		out = append(out, lagFigure{
+			projection: name, events: h.GetSampleCount(),
+			p50: seconds(histogramQuantile(0.50, h)), p99: seconds(histogramQuantile(0.99, h)),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].projection < out[j].projection })
+	return out
+}
+
+// subtractHistogram is a - b for two snapshots of one histogram (same
+// buckets, b taken first).
+func subtractHistogram(a, b *dto.Histogram) *dto.Histogram {
+	count := a.GetSampleCount() - b.GetSampleCount()
+	sum := a.GetSampleSum() - b.GetSampleSum()
+	out := &dto.Histogram{SampleCount: &count, SampleSum: &sum}
+	for i, bk := range a.GetBucket() {
+		c := bk.GetCumulativeCount()
+		if i < len(b.GetBucket()) {
+			c -= b.GetBucket()[i].GetCumulativeCount()
+		}
+		out.Bucket = append(out.Bucket, &dto.Bucket{UpperBound: bk.UpperBound, CumulativeCount: &c})
+	}
+	return out
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

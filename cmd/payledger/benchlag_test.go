@@ -32,12 +32,22 @@ func TestHistogramQuantile(t *testing.T) {
 				Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 			}, []string{"projection"})
 			reg.MustRegister(h)
+			// A warm-up observed before the baseline must not count.
+			h.WithLabelValues("status").Observe(20)
+			base, err := lagHistograms(reg)
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, v := range tt.observe {
 				h.WithLabelValues("status").Observe(v)
 			}
-			got, err := projectionLags(reg)
-			if err != nil || len(got) != 1 {
-				t.Fatalf("projectionLags = %v, %v", got, err)
+			now, err := lagHistograms(reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := projectionLags(now, base)
+			if len(got) != 1 {
+				t.Fatalf("projectionLags = %v", got)
 			}
 			if got[0].projection != "status" || got[0].events != uint64(len(tt.observe)) {
 				t.Fatalf("figure = %+v", got[0])
