@@ -31,4 +31,9 @@ echo; echo "## HTTP load (payledger bench): invoice + payment link per iteration
 go build -o "$out/payledger" ./cmd/payledger
 "$out/payledger" bench --store sqlite --clients "${BENCH_CLIENTS:-32}" --duration "${BENCH_DURATION:-15s}" || echo "bench (sqlite) failed"
 "$out/payledger" bench --store postgres --clients "${BENCH_CLIENTS:-32}" --duration "${BENCH_DURATION:-15s}" || echo "bench (postgres) failed"
+# The same at fixed arrival rates below saturation: projection lag at a
+# stated load rather than queueing at full load.
+for r in ${BENCH_RATES:-100 200}; do
+  "$out/payledger" bench --store postgres --clients "${BENCH_CLIENTS:-32}" --rate "$r" --duration "${BENCH_DURATION:-15s}" || echo "bench (postgres, $r/s) failed"
+done
 echo; echo "results written to $log"

@@ -34,7 +34,14 @@
 // server (xids are server-wide) holds back $all until it ends. WriteTx's
 // own transactions are the exception: they are marked, and cannot append,
 // so read models committing beside the log do not stall its readers. Keep
-// other ledger-database transactions short.
+// other ledger-database transactions short. The horizon is the function
+// payledger_read_horizon(), which Migrate creates: a PL/pgSQL plan is
+// cached per session, where the same subquery inlined into every read
+// was planned again each time.
+//
+// ReplayAll (eventstore.Replayer) is ReadAll for long replays: it fixes
+// the horizon once and streams below it, one query per 100,000 rows.
+// Connections read through a 64 KiB buffer (dial.go), which replays need.
 //
 // Changed is an in-process broadcast after commit; other processes' appends
 // are only seen by polling. DB and WriteTx let read models share the
