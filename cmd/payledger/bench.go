@@ -123,7 +123,10 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 		go func(c int) {
 			defer wg.Done()
 			local := make([]time.Duration, 0, 4096)
-			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
+			// With a schedule, every scheduled iteration runs, even after
+			// the deadline: dropping the late ones would hide exactly the
+			// slow tail an open load is there to show.
+			for i := 0; (schedule != nil || time.Now().Before(deadline)) && ctx.Err() == nil; i++ {
 				t0 := time.Now()
 				if schedule != nil {
 					at, ok := <-schedule

@@ -189,9 +189,17 @@ func TestReplayAllAcrossQueries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	whole, err := s.ReadAll(ctx, eventstore.Start, 100)
-	if err != nil || len(whole) != 12 {
-		t.Fatalf("ReadAll = %d, %v", len(whole), err)
+	// Other packages' transactions on the server hold $all back for a
+	// while (xids are server-wide): wait until all twelve are readable.
+	var whole []eventstore.RecordedEvent
+	for deadline := time.Now().Add(20 * time.Second); len(whole) < 12; time.Sleep(20 * time.Millisecond) {
+		var err error
+		if whole, err = s.ReadAll(ctx, eventstore.Start, 100); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ReadAll = %d events after 20 s, want 12", len(whole))
+		}
 	}
 	for _, chunk := range []int{1, 4, 5, 12, 13} {
 		postgres.SetReplayChunk(s, chunk)
