@@ -545,22 +545,7 @@ func testConcurrentManyStreams(t *testing.T, s eventstore.Store) {
 func testReadAllTail(t *testing.T, s eventstore.Store) {
 	const writers, perWriter = 6, 15
 	ctx := ctxFor(t)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for w := 0; w < writers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < perWriter; i++ {
-				if _, err := s.Append(ctx, fmt.Sprintf("tail-%d-%d", w, i%3), eventstore.Any, Event("x", `{}`)); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	go func() { wg.Wait(); close(done) }()
+	done, errs := appendConcurrently(ctx, s, "tail", writers, perWriter)
 
 	var got []eventstore.RecordedEvent
 	pos := eventstore.Start
@@ -596,7 +581,6 @@ func testReadAllTail(t *testing.T, s eventstore.Store) {
 			t.Fatal(ctx.Err())
 		}
 	}
-	close(errs)
 	for err := range errs {
 		t.Fatal(err)
 	}
@@ -748,20 +732,7 @@ func testReplayAllTail(t *testing.T, s eventstore.Store) {
 	}
 	const writers, perWriter = 6, 20
 	ctx := ctxFor(t)
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for w := 0; w < writers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < perWriter; i++ {
-				if _, err := s.Append(ctx, fmt.Sprintf("rtail-%d-%d", w, i%3), eventstore.Any, Event("x", `{}`)); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
+	done, errs := appendConcurrently(ctx, s, "rtail", writers, perWriter)
 	var got []eventstore.RecordedEvent
 	pos := eventstore.Start
 	for round := 0; ; round++ {
@@ -777,8 +748,7 @@ func testReplayAllTail(t *testing.T, s eventstore.Store) {
 			break
 		}
 	}
-	wg.Wait()
-	close(errs)
+	<-done
 	for err := range errs {
 		t.Fatal(err)
 	}
@@ -797,4 +767,26 @@ func testReplayAllTail(t *testing.T, s eventstore.Store) {
 			t.Fatalf("event %d: replay order differs from a full read", i)
 		}
 	}
+}
+
+// appendConcurrently starts writers goroutines, each appending perWriter
+// single events to three streams of its own. done is closed when all have
+// finished; errs is closed just before it and holds their failures.
+func appendConcurrently(ctx context.Context, s eventstore.Store, prefix string, writers, perWriter int) (<-chan struct{}, <-chan error) {
+	done, errs := make(chan struct{}), make(chan error, writers)
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perWriter; i++ {
+				if _, err := s.Append(ctx, fmt.Sprintf("%s-%d-%d", prefix, w, i%3), eventstore.Any, Event("x", `{}`)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(errs); close(done) }()
+	return done, errs
 }
