@@ -128,59 +128,56 @@ func BenchmarkPlainInsert(b *testing.B) {
 }
 
 // BenchmarkReadAll replays $all from the start in batches over a store
-// pre-filled with replayEvents events (bulk-loaded: the replay cost does
-// not depend on how the rows got there).
+// pre-filled with 100,000 events (bulk-loaded: the replay cost does not
+// depend on how the rows got there).
 func BenchmarkReadAll(b *testing.B) {
-	const replayEvents = 100_000
-	s := benchStore(b)
-	fill(b, s.DB().DB, replayEvents)
-	for _, batch := range []int{1000, 5000} {
-		b.Run("batch="+strconv.Itoa(batch), func(b *testing.B) {
-			ctx := context.Background()
-			total := 0
-			b.ResetTimer()
-			for b.Loop() {
-				pos := eventstore.Start
-				for {
-					evs, err := s.ReadAll(ctx, pos, batch)
-					if err != nil {
-						b.Fatal(err)
-					}
-					total += len(evs)
-					if len(evs) < batch {
-						break
-					}
-					pos = evs[len(evs)-1].Position
-				}
+	benchReplay(b, 100_000, func(ctx context.Context, s *postgres.Store, batch int) (int, error) {
+		n, pos := 0, eventstore.Start
+		for {
+			evs, err := s.ReadAll(ctx, pos, batch)
+			if err != nil {
+				return n, err
 			}
-			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
-		})
-	}
+			n += len(evs)
+			if len(evs) < batch {
+				return n, nil
+			}
+			pos = evs[len(evs)-1].Position
+		}
+	})
 }
 
 // BenchmarkReplayAll is BenchmarkReadAll through ReplayAll (one query per
 // 100,000 rows instead of one per batch), over 300,000 events: issue 2
 // asks for a $all replay of at least 300,000 events/s.
 func BenchmarkReplayAll(b *testing.B) {
-	const replayEvents = 300_000
+	benchReplay(b, 300_000, func(ctx context.Context, s *postgres.Store, batch int) (int, error) {
+		n := 0
+		_, err := s.ReplayAll(ctx, eventstore.Start, batch, func(evs []eventstore.RecordedEvent) error {
+			n += len(evs)
+			return nil
+		})
+		return n, err
+	})
+}
+
+// benchReplay fills a store with events and reports how fast replay reads
+// all of them back, for batches of 1,000 and 5,000.
+func benchReplay(b *testing.B, events int, replay func(ctx context.Context, s *postgres.Store, batch int) (int, error)) {
 	s := benchStore(b)
-	fill(b, s.DB().DB, replayEvents)
+	fill(b, s.DB().DB, events)
 	for _, batch := range []int{1000, 5000} {
 		b.Run("batch="+strconv.Itoa(batch), func(b *testing.B) {
 			ctx := context.Background()
 			total := 0
 			b.ResetTimer()
 			for b.Loop() {
-				n := 0
-				_, err := s.ReplayAll(ctx, eventstore.Start, batch, func(evs []eventstore.RecordedEvent) error {
-					n += len(evs)
-					return nil
-				})
+				n, err := replay(ctx, s, batch)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if n != replayEvents {
-					b.Fatalf("replayed %d events, want %d", n, replayEvents)
+				if n != events {
+					b.Fatalf("replayed %d events, want %d", n, events)
 				}
 				total += n
 			}
