@@ -584,16 +584,7 @@ func testReadAllTail(t *testing.T, s eventstore.Store) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if len(got) != writers*perWriter {
-		t.Fatalf("tailing reader saw %d events, %d were committed", len(got), writers*perWriter)
-	}
-	assertGlobalOrder(t, got)
-	full := readAll(t, s, 1000, len(got))
-	for i := range full {
-		if full[i].ID != got[i].ID {
-			t.Fatalf("event %d: tailing order differs from a full read", i)
-		}
-	}
+	assertFullRead(t, s, "tailing reader", got, writers*perWriter)
 }
 
 func testHashChain(t *testing.T, s eventstore.Store) {
@@ -757,16 +748,7 @@ func testReplayAllTail(t *testing.T, s eventstore.Store) {
 		t.Fatal(err)
 	}
 	got = append(got, rest...)
-	if len(got) != writers*perWriter {
-		t.Fatalf("replays saw %d events, %d were committed", len(got), writers*perWriter)
-	}
-	assertGlobalOrder(t, got)
-	full := readAll(t, s, 1000, len(got))
-	for i := range full {
-		if full[i].ID != got[i].ID {
-			t.Fatalf("event %d: replay order differs from a full read", i)
-		}
-	}
+	assertFullRead(t, s, "replays", got, writers*perWriter)
 }
 
 // appendConcurrently starts writers goroutines, each appending perWriter
@@ -789,4 +771,21 @@ func appendConcurrently(ctx context.Context, s eventstore.Store, prefix string, 
 	}
 	go func() { wg.Wait(); close(errs); close(done) }()
 	return done, errs
+}
+
+// assertFullRead checks what a reader collected while writers committed:
+// every one of the committed events, once each, in the order of a full
+// read of $all afterwards.
+func assertFullRead(t *testing.T, s eventstore.Store, who string, got []eventstore.RecordedEvent, committed int) {
+	t.Helper()
+	if len(got) != committed {
+		t.Fatalf("%s saw %d events, %d were committed", who, len(got), committed)
+	}
+	assertGlobalOrder(t, got)
+	full := readAll(t, s, 1000, len(got))
+	for i := range full {
+		if full[i].ID != got[i].ID {
+			t.Fatalf("%s: event %d differs from a full read", who, i)
+		}
+	}
 }
