@@ -55,11 +55,7 @@ func TestTwoProcessesApplyEachEventOnce(t *testing.T) {
 			startSet(t, set)
 			sets = append(sets, set)
 		}
-		ids, err := projectiontest.Generate(ctx, b, 150, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-		if err != nil {
-			t.Fatal(err)
-		}
-		last := projectiontest.Settle(t, b, ids)
+		last := history(t, b, 150)
 		for _, set := range sets {
 			waitFor(t, set, last)
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/payledger/payledger/eventstore"
 	"github.com/payledger/payledger/projections"
@@ -51,11 +50,7 @@ func TestRebuildThroughReplayAll(t *testing.T) {
 		ctx := context.Background()
 		set, _, _, _ := newSet(t, b)
 		startSet(t, set)
-		ids, err := projectiontest.Generate(ctx, b, 1000, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-		if err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, set, projectiontest.Settle(t, b, ids))
+		waitFor(t, set, history(t, b, 1000))
 		live := dumpAll(t, b, set)
 
 		rb := &replayBackend{Backend: b}

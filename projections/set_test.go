@@ -141,11 +141,7 @@ func TestRebuildEqualsLiveAfterTenThousandInvoices(t *testing.T) {
 		ctx := context.Background()
 		set, _, _, _ := newSet(t, b)
 		startSet(t, set)
-		ids, err := projectiontest.Generate(ctx, b, 10_000, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-		if err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, set, projectiontest.Settle(t, b, ids))
+		waitFor(t, set, history(t, b, 10_000))
 		live := dumpAll(t, b, set)
 		if err := set.Rebuild(ctx, "", nil); err != nil {
 			t.Fatal(err)
@@ -167,6 +163,17 @@ func TestRebuildEqualsLiveAfterTenThousandInvoices(t *testing.T) {
 			t.Fatalf("verify: %d mismatches %v", len(ms), err)
 		}
 	})
+}
+
+// history writes n generated invoices (payments, refunds, expiries)
+// through b and returns a position by which all of them are in the log.
+func history(t *testing.T, b projections.Backend, n int) eventstore.Position {
+	t.Helper()
+	ids, err := projectiontest.Generate(context.Background(), b, n, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return projectiontest.Settle(t, b, ids)
 }
 
 func dumpAll(t *testing.T, b projections.Backend, set *projections.Set) map[string]string {
