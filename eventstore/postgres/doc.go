@@ -1,8 +1,10 @@
 // Package postgres is the PostgreSQL event store (lib/pq + sqlx), the
 // production single-node backend.
 //
-// Open connects, forces synchronous_commit=on, and runs Migrate (idempotent;
-// the migrate subcommand may call it alone). Tables:
+// Open connects two pools, forces synchronous_commit=on on both, and runs
+// Migrate (idempotent; the migrate subcommand may call it alone): the
+// appenders' pool, and WriteTx's, whose sessions are marked by their
+// application_name. Tables:
 //
 //	streams(stream_id PK, version, last_hash)
 //	events(global_position identity, tx_id xid8 DEFAULT pg_current_xact_id(),
@@ -32,7 +34,7 @@
 // global_position) order: an event that commits late is never passed
 // over, at the price that a write transaction left open anywhere on the
 // server (xids are server-wide) holds back $all until it ends. WriteTx's
-// own transactions are the exception: they are marked, and cannot append,
+// own transactions are the exception: their pool is marked, and cannot append,
 // so read models committing beside the log do not stall its readers. Keep
 // other ledger-database transactions short. The horizon is the function
 // payledger_read_horizon(), which Migrate creates: a PL/pgSQL plan is

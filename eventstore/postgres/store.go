@@ -20,6 +20,9 @@ import (
 // Store is the PostgreSQL event store. It is safe for concurrent use.
 type Store struct {
 	db *sqlx.DB
+	// rm is WriteTx's pool. Its sessions carry the read-model mark (see
+	// horizonSQL) from their first statement and never append.
+	rm *sqlx.DB
 
 	appendNew, appendExact, headOf, readStream, byIDs *sql.Stmt
 
@@ -48,49 +51,135 @@ const MaxConns = 40
 // connection string), forces synchronous_commit=on for its sessions, runs
 // Migrate and prepares the store's statements.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	dsn, err := withSyncCommit(dsn)
+	main, err := sessionDSN(dsn, "")
 	if err != nil {
 		return nil, err
 	}
+	rmDSN, err := sessionDSN(dsn, readModelApp)
+	if err != nil {
+		return nil, err
+	}
+	db, err := openPool(ctx, main, MaxConns)
+	if err != nil {
+		return nil, err
+	}
+	rm, err := openPool(ctx, rmDSN, ReadModelConns)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Store{db: db, rm: rm, changed: make(chan struct{}), values: make(map[int]*sql.Stmt), groups: make(map[int]*sql.Stmt)}
+	s.heads.init()
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// ReadModelConns bounds WriteTx's pool: one connection per projection
+// runner plus the API's own writes (keys, idempotency, endpoints).
+const ReadModelConns = 16
+
+func openPool(ctx context.Context, dsn string, conns int) (*sqlx.DB, error) {
 	conn, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore/postgres: %w", err)
 	}
 	conn.Dialer(bufferedDialer{})
 	db := sqlx.NewDb(sql.OpenDB(conn), "postgres")
-	db.SetMaxOpenConns(MaxConns)
-	db.SetMaxIdleConns(MaxConns)
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("eventstore/postgres: connect: %w", err)
 	}
-	s := &Store{db: db, changed: make(chan struct{}), values: make(map[int]*sql.Stmt), groups: make(map[int]*sql.Stmt)}
-	s.heads.init()
-	if err := s.Migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := s.prepare(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return s, nil
+	return db, nil
 }
 
-// withSyncCommit makes every session of the pool commit durably, whatever
-// the server's default: a ledger acknowledgement must survive a crash.
-func withSyncCommit(dsn string) (string, error) {
+// sessionDSN makes every session of a pool commit durably, whatever the
+// server's default (a ledger acknowledgement must survive a crash), and
+// sets its application_name: app for WriteTx's pool, which is how the $all
+// horizon recognises read-model transactions, and otherwise the caller's
+// name or "payledger". The caller may not borrow the read-model mark: on
+// the appenders' pool it would let readers pass running appends.
+func sessionDSN(dsn, app string) (string, error) {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)
 		if err != nil {
 			return "", fmt.Errorf("eventstore/postgres: database URL: %w", err)
 		}
 		q := u.Query()
+		name, err := appName(q.Get("application_name"), app)
+		if err != nil {
+			return "", err
+		}
 		q.Set("synchronous_commit", "on")
+		q.Set("application_name", name)
 		u.RawQuery = q.Encode()
 		return u.String(), nil
 	}
-	return dsn + " synchronous_commit=on", nil
+	name, err := appName(kvValue(dsn, "application_name"), app)
+	if err != nil {
+		return "", err
+	}
+	// Later keys win in lib/pq's key=value parsing.
+	return dsn + " synchronous_commit=on application_name='" + strings.ReplaceAll(name, "'", `\'`) + "'", nil
+}
+
+// kvValue is key's value in a key=value connection string ("" if absent;
+// the last one if repeated, as lib/pq reads it). Values may be quoted with
+// single quotes and escape quotes and backslashes with a backslash.
+func kvValue(dsn, key string) string {
+	val := ""
+	for i := 0; i < len(dsn); {
+		for i < len(dsn) && dsn[i] == ' ' {
+			i++
+		}
+		eq := strings.IndexByte(dsn[i:], '=')
+		if eq < 0 {
+			break
+		}
+		k := strings.TrimSpace(dsn[i : i+eq])
+		i += eq + 1
+		for i < len(dsn) && dsn[i] == ' ' {
+			i++
+		}
+		var v strings.Builder
+		if i < len(dsn) && dsn[i] == '\'' {
+			for i++; i < len(dsn) && dsn[i] != '\''; i++ {
+				if dsn[i] == '\\' && i+1 < len(dsn) {
+					i++
+				}
+				v.WriteByte(dsn[i])
+			}
+			i++
+		} else {
+			for ; i < len(dsn) && dsn[i] != ' '; i++ {
+				v.WriteByte(dsn[i])
+			}
+		}
+		if k == key {
+			val = v.String()
+		}
+	}
+	return val
+}
+
+func appName(given, app string) (string, error) {
+	switch {
+	case app != "":
+		return app, nil
+	case given == readModelApp:
+		return "", fmt.Errorf("eventstore/postgres: application_name %q is reserved for the store's read-model sessions", readModelApp)
+	case given != "":
+		return given, nil
+	}
+	return "payledger", nil
 }
 
 // DB is the store's connection pool, for read models that live in the same
@@ -104,13 +193,8 @@ func (s *Store) DB() *sqlx.DB { return s.db }
 // can: appends go through Append): $all readers do not wait for these
 // transactions, see horizonSQL.
 func (s *Store) WriteTx(ctx context.Context, fn func(*sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, err := s.rm.BeginTxx(ctx, nil)
 	if err != nil {
-		return err
-	}
-	// Before anything that assigns an xid: see horizonSQL.
-	if _, err := tx.ExecContext(ctx, `SET LOCAL application_name = '`+readModelApp+`'`); err != nil {
-		_ = tx.Rollback()
 		return err
 	}
 	if err := fn(tx); err != nil {
@@ -120,8 +204,12 @@ func (s *Store) WriteTx(ctx context.Context, fn func(*sqlx.Tx) error) error {
 	return tx.Commit()
 }
 
-// Close closes the pool.
-func (s *Store) Close() error { return s.db.Close() }
+// WriteDB is WriteTx's pool, for single read-model statements that need no
+// transaction of their own (the same rules as WriteTx: never append).
+func (s *Store) WriteDB() *sqlx.DB { return s.rm }
+
+// Close closes the pools.
+func (s *Store) Close() error { return errors.Join(s.db.Close(), s.rm.Close()) }
 
 // Changed returns a channel closed by the next append through this Store.
 func (s *Store) Changed() <-chan struct{} {
@@ -146,15 +234,15 @@ const selectCols = `global_position, tx_id, stream_id, stream_version, event_id,
 // WriteTx opened. Those never append events (WriteTx is for read models),
 // and without the exception every projection's commit would hold back
 // every $all reader while it runs. They are recognised by the
-// application_name WriteTx sets for their duration.
+// application_name of WriteTx's own pool, which its sessions carry from
+// connection start (no statement per transaction) and which Open refuses
+// on the appenders' pool.
 //
 // Only transactions running when the snapshot was taken are candidates,
-// and pg_stat_activity is read after it. So an xid is skipped only if its
-// backend showed the mark while running it: a backend that later runs an appender with the same
-// connection has reset the mark before that appender got its xid, and an
-// xid assigned after the snapshot is at or above its xmax, beyond the
-// horizon anyway. backend_xid is a 32-bit xid: it is compared with the low
-// half of the xid8.
+// and pg_stat_activity is read after it, so an xid is skipped only if its
+// backend is one of the read-model pool's; an xid assigned after the
+// snapshot is at or above its xmax, beyond the horizon anyway. backend_xid
+// is a 32-bit xid: it is compared with the low half of the xid8.
 //
 // It is the function payledger_read_horizon() that Migrate creates.
 const horizonSQL = `payledger_read_horizon()`

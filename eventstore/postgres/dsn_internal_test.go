@@ -1,0 +1,52 @@
+package postgres
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func TestSessionDSN(t *testing.T) {
+	tests := []struct {
+		name, dsn, app string
+		wantApp        string
+		wantErr        string
+	}{
+		{name: "url default name", dsn: "postgres://u@h/db?sslmode=disable", wantApp: "payledger"},
+		{name: "url keeps caller's name", dsn: "postgres://u@h/db?application_name=billing", wantApp: "billing"},
+		{name: "url read-model pool", dsn: "postgres://u@h/db?application_name=billing", app: readModelApp, wantApp: readModelApp},
+		{name: "url reserved name", dsn: "postgres://u@h/db?application_name=payledger%20read%20model", wantErr: "reserved"},
+		{name: "kv default name", dsn: "host=h dbname=db", wantApp: "payledger"},
+		{name: "kv quoted name", dsn: "host=h application_name='my app' dbname=db", wantApp: "my app"},
+		{name: "kv reserved quoted name", dsn: "host=h application_name = 'payledger read model'", wantErr: "reserved"},
+		{name: "kv read-model pool", dsn: "host=h", app: readModelApp, wantApp: readModelApp},
+		{name: "kv escaped quote", dsn: `host=h application_name='o\'brien'`, wantApp: "o'brien"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := sessionDSN(tt.dsn, tt.app)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("sessionDSN(%q) = %q, %v; want error with %q", tt.dsn, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var app, sync string
+			if strings.HasPrefix(got, "postgres://") {
+				u, err := url.Parse(got)
+				if err != nil {
+					t.Fatal(err)
+				}
+				app, sync = u.Query().Get("application_name"), u.Query().Get("synchronous_commit")
+			} else {
+				app, sync = kvValue(got, "application_name"), kvValue(got, "synchronous_commit")
+			}
+			if app != tt.wantApp || sync != "on" {
+				t.Errorf("sessionDSN(%q) = %q: application_name %q, synchronous_commit %q; want %q, on", tt.dsn, got, app, sync, tt.wantApp)
+			}
+		})
+	}
+}
