@@ -90,6 +90,44 @@ VALUES (?, 0, 0, 0) ON CONFLICT (name) DO NOTHING`), name)
 	return nil
 }
 
+// advanceCheckpoint moves a projection's checkpoint from from to to inside
+// the transaction that applies the events in between, or returns
+// errCheckpointMoved, changing nothing, when the stored checkpoint is no
+// longer from. One statement locks, compares and writes (on PostgreSQL it
+// also turns off the commit's WAL flush, see lockCheckpoint): under READ
+// COMMITTED an UPDATE that waited for another process's lock on the row
+// re-checks its WHERE against the committed row, so of two processes
+// applying the same batch exactly one goes on.
+func advanceCheckpoint(ctx context.Context, tx *sqlx.Tx, name string, from, to eventstore.Position, nowMicro int64) error {
+	q := `UPDATE projection_checkpoints SET commit_pos = ?, prepare_pos = ?, updated_at = ?
+WHERE name = ? AND commit_pos = ? AND prepare_pos = ?`
+	if tx.DriverName() == "postgres" {
+		q += ` RETURNING set_config('synchronous_commit', 'off', true)`
+	}
+	res, err := tx.ExecContext(ctx, tx.Rebind(q), int64(to.Commit), int64(to.Prepare), nowMicro, name, int64(from.Commit), int64(from.Prepare))
+	if err != nil {
+		return fmt.Errorf("projections: advance checkpoint of %s: %w", name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("projections: advance checkpoint of %s: %w", name, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	// No row matched: either the checkpoint moved, or the row is missing
+	// (tables created before seedCheckpoint existed), which counts as
+	// Start.
+	stored, err := lockCheckpoint(ctx, tx, name)
+	if err != nil {
+		return err
+	}
+	if stored != from {
+		return errCheckpointMoved
+	}
+	return saveCheckpoint(ctx, tx, name, to, nowMicro)
+}
+
 func saveCheckpoint(ctx context.Context, tx *sqlx.Tx, name string, pos eventstore.Position, nowMicro int64) error {
 	_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO projection_checkpoints (name, commit_pos, prepare_pos, updated_at)
 VALUES (?, ?, ?, ?)

@@ -237,17 +237,13 @@ func (r *Runner) apply(ctx context.Context, from eventstore.Position, batch []ev
 	err := r.b.WriteTx(ctx, func(tx *sqlx.Tx) error {
 		// The stored checkpoint, not the in-memory one, decides: another
 		// process (or a rebuild) may have moved it.
-		stored, err := lockCheckpoint(ctx, tx, r.Name())
-		if err != nil {
+		if err := advanceCheckpoint(ctx, tx, r.Name(), from, last, r.opts.Now().UnixMicro()); err != nil {
 			return err
-		}
-		if stored != from {
-			return errCheckpointMoved
 		}
 		if err := r.p.Apply(ctx, tx, batch); err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
-		return saveCheckpoint(ctx, tx, r.Name(), last, r.opts.Now().UnixMicro())
+		return nil
 	})
 	if err != nil {
 		return 0, err
