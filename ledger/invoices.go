@@ -174,7 +174,7 @@ type CreateResult struct {
 // reference land on one stream and the store's NoStream check picks one
 // winner), else the one bound to the idempotency key (so that a retry
 // after a crash lands on the same invoice), else a fresh time-ordered id.
-func (iv *Invoices) invoiceID(ctx context.Context, referenceID, idempotencyKey string) (string, error) {
+func (iv *Invoices) invoiceID(ctx context.Context, referenceID, idempotencyKey string) (id string, fresh bool, err error) {
 	name := ""
 	switch {
 	case referenceID != "":
@@ -182,13 +182,19 @@ func (iv *Invoices) invoiceID(ctx context.Context, referenceID, idempotencyKey s
 	case idempotencyKey != "":
 		name = "key:" + idempotencyKey
 	default:
-		return NewID("inv"), nil
+		return NewID("inv"), true, nil
 	}
 	if iv.refs == nil {
-		return DerivedID("inv", name), nil
+		return DerivedID("inv", name), false, nil
 	}
-	return iv.refs.Reserve(ctx, name, NewID("inv"))
+	minted := NewID("inv")
+	bound, err := iv.refs.Reserve(ctx, name, minted)
+	// Bound to the id minted just now: no invoice can have it yet.
+	return bound, bound == minted, err
 }
+
+// assumeFresh marks a command whose invoice id was minted for it.
+func assumeFresh(o *options) { o.fresh = true }
 
 // Create validates req, allocates a number and appends invoice.created.
 // idempotencyKey may be empty; when set, a repeat of the same call returns
@@ -200,7 +206,8 @@ func (iv *Invoices) Create(ctx context.Context, req InvoiceRequest, idempotencyK
 	if err != nil {
 		return CreateResult{}, err
 	}
-	if cmd.InvoiceID, err = iv.invoiceID(ctx, cmd.ReferenceID, idempotencyKey); err != nil {
+	var fresh bool
+	if cmd.InvoiceID, fresh, err = iv.invoiceID(ctx, cmd.ReferenceID, idempotencyKey); err != nil {
 		return CreateResult{}, err
 	}
 
@@ -209,19 +216,24 @@ func (iv *Invoices) Create(ctx context.Context, req InvoiceRequest, idempotencyK
 		opts = append(opts, Idempotent(idempotencyKey))
 	}
 	// Only draw a number for an invoice that does not exist yet: repeats of
-	// a reference or a key would otherwise burn numbers.
-	existing, err := iv.svc.Load(ctx, cmd.InvoiceID)
-	switch {
-	case err == nil:
-		cmd.Number = existing.Number
-	case errors.Is(err, invoice.ErrNotFound):
-		n, err := iv.numbers.Next(ctx)
-		if err != nil {
+	// a reference or a key would otherwise burn numbers. A freshly minted
+	// id needs no look: nothing can be stored under it.
+	exists := false
+	if fresh {
+		opts = append(opts, assumeFresh)
+	} else {
+		existing, err := iv.svc.Load(ctx, cmd.InvoiceID)
+		switch {
+		case err == nil:
+			cmd.Number, exists = existing.Number, true
+		case !errors.Is(err, invoice.ErrNotFound):
+			return CreateResult{}, err
+		}
+	}
+	if !exists {
+		if cmd.Number, err = iv.numbers.Next(ctx); err != nil {
 			return CreateResult{}, fmt.Errorf("ledger: allocate invoice number: %w", err)
 		}
-		cmd.Number = n
-	default:
-		return CreateResult{}, err
 	}
 
 	res, err := iv.svc.Execute(ctx, cmd.InvoiceID, cmd, opts...)

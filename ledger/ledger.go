@@ -79,6 +79,11 @@ type Option func(*options)
 type options struct {
 	key      string
 	metadata map[string]string
+	// fresh: the stream is known not to exist yet (its id was minted for
+	// this command), so the first attempt decides on the empty state
+	// without reading it. If the id were taken after all, the append's
+	// expected version fails and the next attempt reads.
+	fresh bool
 }
 
 // Idempotent derives the ids of the command's events from key, so that
@@ -159,9 +164,15 @@ func (s *Service) Execute(ctx context.Context, invoiceID string, cmd invoice.Com
 		opt(&o)
 	}
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		recs, evs, err := s.History(ctx, invoiceID)
-		if err != nil {
-			return Result{}, err
+		var (
+			recs []eventstore.RecordedEvent
+			evs  []invoice.Event
+			err  error
+		)
+		if !o.fresh || attempt > 0 {
+			if recs, evs, err = s.History(ctx, invoiceID); err != nil {
+				return Result{}, err
+			}
 		}
 		if o.key != "" {
 			if r, ok := replayed(recs, evs, eventID(o.key, 0)); ok {

@@ -182,3 +182,27 @@ func TestIDs(t *testing.T) {
 		t.Fatalf("InvoiceIDFromStream round trip = %q %v", id, ok)
 	}
 }
+
+// TestFreshStreamAssumptionIsChecked: a command told its stream is new
+// decides on the empty state without reading, but if the stream exists
+// after all the append's version check catches it and the next attempt
+// decides on what is stored, so nothing is appended on a wrong guess.
+func TestFreshStreamAssumptionIsChecked(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, s eventstore.Store) {
+		ctx := context.Background()
+		svc := ledger.New(s, newClock(t0).now)
+		cmd := invoice.Create{InvoiceID: "inv_fresh", Number: 7, Amount: usd(t, "5.00"), Provider: "sandbox", ExpiresAt: t0.Add(time.Hour)}
+		first, err := svc.Execute(ctx, "inv_fresh", cmd, ledger.AssumeFresh())
+		if err != nil || len(first.Events) != 1 || first.State.Version != 1 {
+			t.Fatalf("fresh create: %+v, %v", first, err)
+		}
+		if _, err := svc.Execute(ctx, "inv_fresh", cmd, ledger.AssumeFresh()); !errors.Is(err, invoice.ErrAlreadyExists) {
+			t.Fatalf("second fresh create: err = %v, want ErrAlreadyExists", err)
+		}
+		recs, err := s.ReadStream(ctx, ledger.StreamName("inv_fresh"), 1)
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("stream has %d events (%v), want 1", len(recs), err)
+		}
+	})
+}

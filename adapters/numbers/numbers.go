@@ -2,6 +2,8 @@ package numbers
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -104,6 +106,25 @@ func NewReferences(ctx context.Context, db Database) (*References, error) {
 	return r, nil
 }
 
+// writeDB is the PostgreSQL store's pool for single read-model statements
+// outside a transaction (eventstore/postgres.Store.WriteDB).
+type writeDB interface{ WriteDB() *sqlx.DB }
+
+// reserveSQL inserts the binding unless there is one, and returns the
+// binding either way, in one round trip. It is safe without a WAL flush of
+// its own: the invoice's append commits durably after this, and the WAL is
+// flushed in order, so a durable invoice implies a durable reservation.
+// The binding comes back empty only when a concurrent reservation of the
+// same name committed during the statement (see Reserve).
+const reserveSQL = `WITH ins AS (
+	INSERT INTO payledger_invoice_refs (name, invoice_id) VALUES ($1, $2)
+	ON CONFLICT (name) DO NOTHING
+	RETURNING invoice_id, set_config('synchronous_commit', 'off', true))
+SELECT invoice_id FROM ins
+UNION ALL
+SELECT invoice_id FROM payledger_invoice_refs WHERE name = $1
+LIMIT 1`
+
 // Reserve binds name to id unless it is bound already, and returns the id
 // it is bound to.
 func (r *References) Reserve(ctx context.Context, name, id string) (string, error) {
@@ -114,15 +135,20 @@ func (r *References) Reserve(ctx context.Context, name, id string) (string, erro
 		return s
 	}
 	var bound string
-	err := r.db.WriteTx(ctx, func(tx *sqlx.Tx) error {
-		if r.postgres {
-			// Safe without a flush of its own: the invoice's append commits
-			// durably after this, and PostgreSQL's WAL is flushed in order,
-			// so a durable invoice implies a durable reservation.
-			if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
-				return err
-			}
+	if w, ok := r.db.(writeDB); ok && r.postgres {
+		err := w.WriteDB().QueryRowContext(ctx, reserveSQL, name, id).Scan(&bound)
+		if errors.Is(err, sql.ErrNoRows) {
+			// A concurrent reservation of name committed while this one
+			// waited on its key: the statement's snapshot predates it, a
+			// new one sees it.
+			err = w.WriteDB().QueryRowContext(ctx, `SELECT invoice_id FROM payledger_invoice_refs WHERE name = $1`, name).Scan(&bound)
 		}
+		if err != nil {
+			return "", fmt.Errorf("numbers: reserve: %w", err)
+		}
+		return bound, nil
+	}
+	err := r.db.WriteTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, q(`INSERT INTO payledger_invoice_refs (name, invoice_id) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), name, id); err != nil {
 			return err
 		}

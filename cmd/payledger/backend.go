@@ -75,6 +75,9 @@ type kurrentBackend struct {
 
 func (k *kurrentBackend) DB() *sqlx.DB { return k.sql.DB() }
 
+// WriteDB is the Postgres store's read-model pool (see numbers.Reserve).
+func (k *kurrentBackend) WriteDB() *sqlx.DB { return k.sql.WriteDB() }
+
 func (k *kurrentBackend) WriteTx(ctx context.Context, fn func(*sqlx.Tx) error) error {
 	return k.sql.WriteTx(ctx, fn)
 }
