@@ -8,7 +8,12 @@
 // (idempotent by position). A Set runs every projection of the process, one
 // Runner each, and offers WaitFor (read-your-writes), Rebuild (drop, reset,
 // replay) and Verify (replay in a rolled-back transaction and diff against
-// the live rows).
+// the live rows). The runners of a Set share their work where it is the
+// same: one $all read serves every runner at the same checkpoint (tail),
+// and batches that become ready while another runner's transaction is
+// committing are committed together in one, each behind its own checkpoint
+// check (txGroup); a combined transaction that fails is rerun one batch at
+// a time, so a projection's failure stays its own.
 //
 // Rules for implementers of Projection:
 //   - write only through the *sqlx.Tx handed to Apply/Reset/Migrate, with
@@ -20,5 +25,9 @@
 //   - Apply must be deterministic in the events alone (no wall clock, no
 //     randomness), otherwise a rebuild would not equal the live rows;
 //   - in-memory caches are allowed but must be dropped by Reset and must
-//     survive a rolled-back Apply (check stream versions, see States).
+//     survive a rolled-back Apply (check stream versions, see States);
+//   - Apply may share its transaction with other projections' batches:
+//     no transaction-wide settings (SET LOCAL), no names another
+//     projection could also use; and batches must not be modified, since
+//     the runners share them.
 package projections

@@ -60,6 +60,8 @@ type Runner struct {
 	b    Backend
 	p    Projection
 	opts Options
+	tail *tail    // shared with the Set's other runners; nil: read alone
+	txs  *txGroup // commits live batches with the other runners'; nil: alone
 
 	// work serialises batches with Rebuild/Verify of the same projection.
 	work sync.Mutex
@@ -71,8 +73,8 @@ type Runner struct {
 	afters   []func([]eventstore.RecordedEvent)
 }
 
-func newRunner(b Backend, p Projection, opts Options) *Runner {
-	return &Runner{b: b, p: p, opts: opts, advanced: make(chan struct{})}
+func newRunner(b Backend, p Projection, opts Options, t *tail, txs *txGroup) *Runner {
+	return &Runner{b: b, p: p, opts: opts, tail: t, txs: txs, advanced: make(chan struct{})}
 }
 
 // Name is the projection's name.
@@ -139,6 +141,11 @@ func (r *Runner) load(ctx context.Context) error {
 // retried with backoff; Run returns only ctx's error.
 func (r *Runner) Run(ctx context.Context) error {
 	wait := r.opts.MinPoll
+	// polled: the last wait ended on the timer, not on an in-process
+	// append. Then the read goes to the store itself: the events a poll is
+	// for were appended by another process, and an answer shared with the
+	// other runners may predate them.
+	polled := false
 	for {
 		if !r.isLoaded() {
 			if err := r.load(ctx); err != nil {
@@ -156,7 +163,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		// Take the wake-up channel before reading, so an append that
 		// commits between the read and the wait is not missed.
 		changed := r.b.Changed()
-		n, err := r.step(ctx, r.opts.BatchSize, true)
+		share := changed
+		if polled {
+			share = nil
+		}
+		n, err := r.step(ctx, r.opts.BatchSize, true, share)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -168,6 +179,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			wait = min(wait*2, r.opts.MaxPoll)
 			continue
 		}
+		polled = false
 		if n > 0 {
 			wait = r.opts.MinPoll
 			continue
@@ -182,6 +194,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			wait = r.opts.MinPoll
 		case <-t.C:
 			wait = min(wait*2, r.opts.MaxPoll)
+			polled = true
 		}
 	}
 }
@@ -199,7 +212,7 @@ func (r *Runner) CatchUp(ctx context.Context) error {
 		return err
 	}
 	for {
-		n, err := r.step(ctx, r.opts.BatchSize, true)
+		n, err := r.step(ctx, r.opts.BatchSize, true, nil)
 		if err != nil {
 			return err
 		}
@@ -209,12 +222,21 @@ func (r *Runner) CatchUp(ctx context.Context) error {
 	}
 }
 
-// step reads and applies one batch; it returns the number of events.
-func (r *Runner) step(ctx context.Context, limit int, live bool) (int, error) {
+// step reads and applies one batch; it returns the number of events. The
+// read is shared with the Set's other runners (see tail) when changed is
+// the store's Changed channel taken before the call, and the store's own
+// when changed is nil.
+func (r *Runner) step(ctx context.Context, limit int, live bool, changed <-chan struct{}) (int, error) {
 	r.work.Lock()
 	defer r.work.Unlock()
 	from := r.Checkpoint()
-	batch, err := r.b.ReadAll(ctx, from, limit)
+	var batch []eventstore.RecordedEvent
+	var err error
+	if changed != nil && r.tail != nil {
+		batch, err = r.tail.read(ctx, from, limit, changed)
+	} else {
+		batch, err = r.b.ReadAll(ctx, from, limit)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("read $all after %s: %w", from, err)
 	}
@@ -234,17 +256,23 @@ func (r *Runner) step(ctx context.Context, limit int, live bool) (int, error) {
 // longer from.
 func (r *Runner) apply(ctx context.Context, from eventstore.Position, batch []eventstore.RecordedEvent, live bool) (int, error) {
 	last := batch[len(batch)-1].Position
-	err := r.b.WriteTx(ctx, func(tx *sqlx.Tx) error {
+	fn := func(tx *sqlx.Tx) error {
 		// The stored checkpoint, not the in-memory one, decides: another
 		// process (or a rebuild) may have moved it.
 		if err := advanceCheckpoint(ctx, tx, r.Name(), from, last, r.opts.Now().UnixMicro()); err != nil {
 			return err
 		}
 		if err := r.p.Apply(ctx, tx, batch); err != nil {
-			return fmt.Errorf("apply: %w", err)
+			return fmt.Errorf("%s: apply: %w", r.Name(), err)
 		}
 		return nil
-	})
+	}
+	var err error
+	if live && r.txs != nil {
+		err = r.txs.commit(ctx, fn)
+	} else {
+		err = r.b.WriteTx(ctx, fn) // a rebuild's large batches go alone
+	}
 	if err != nil {
 		return 0, err
 	}

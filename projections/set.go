@@ -30,11 +30,12 @@ func NewSet(b Backend, opts Options, projs ...Projection) (*Set, error) {
 		return nil, err
 	}
 	s := &Set{b: b, dialect: d, opts: opts, byName: map[string]*Runner{}}
+	shared, txs := newTail(b, 4*opts.BatchSize), &txGroup{b: b}
 	for _, p := range projs {
 		if _, dup := s.byName[p.Name()]; dup {
 			return nil, fmt.Errorf("projections: duplicate projection %q", p.Name())
 		}
-		r := newRunner(b, p, opts)
+		r := newRunner(b, p, opts, shared, txs)
 		s.runners = append(s.runners, r)
 		s.byName[p.Name()] = r
 	}
@@ -227,7 +228,7 @@ func (r *Runner) rebuildSteps(ctx context.Context, done, total int, progress fun
 		return err
 	}
 	for {
-		n, err := r.step(ctx, r.opts.RebuildBatchSize, false)
+		n, err := r.step(ctx, r.opts.RebuildBatchSize, false, nil)
 		if err != nil {
 			return err
 		}
