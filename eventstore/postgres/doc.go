@@ -1,10 +1,12 @@
 // Package postgres is the PostgreSQL event store (lib/pq + sqlx), the
 // production single-node backend.
 //
-// Open connects two pools, forces synchronous_commit=on on both, and runs
-// Migrate (idempotent; the migrate subcommand may call it alone): the
-// appenders' pool, and WriteTx's, whose sessions are marked by their
-// application_name. Tables:
+// Open connects three pools, forces synchronous_commit=on on all, and runs
+// Migrate (idempotent; the migrate subcommand may call it alone): the main
+// pool for reads and DB's callers (MaxConns), the appenders' pool, whose
+// sessions pin generic plans for the prepared append statements
+// (AppendConns), and WriteTx's, whose sessions are marked by their
+// application_name (ReadModelConns): 56 connections at most. Tables:
 //
 //	streams(stream_id PK, version, last_hash)
 //	events(global_position identity, tx_id xid8 DEFAULT pg_current_xact_id(),

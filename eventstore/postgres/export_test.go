@@ -17,6 +17,10 @@ func AppendInTx(ctx context.Context, s *Store, tx *sql.Tx, stream string, expect
 	return s.append(ctx, q, false, stream, expected, events)
 }
 
+// AppendPool is the pool the append statements are prepared on; a
+// transaction for AppendInTx must be begun on it.
+func AppendPool(s *Store) *sql.DB { return s.ap.DB }
+
 // GroupStats reports how many statements carried several appends and how
 // many of those failed and were run again one append at a time.
 func GroupStats(s *Store) (combined, retried int64) {

@@ -296,7 +296,7 @@ FROM (VALUES `)
 WHERE e.stream_id IN (SELECT stream_id FROM ins UNION ALL SELECT stream_id FROM upd)
 ORDER BY e.ord
 RETURNING stream_id, global_position, tx_id`)
-	st, err := s.db.PrepareContext(ctx, b.String())
+	st, err := s.ap.PrepareContext(ctx, b.String())
 	if err != nil {
 		return nil, fmt.Errorf("eventstore/postgres: prepare: %w", err)
 	}

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"testing"
 	"time"
@@ -62,7 +63,7 @@ func TestReadAllWaitsForHeldTransaction(t *testing.T) {
 	// Other databases' transactions on the same server also hold $all back
 	// for a moment (xids are server-wide): wait until "before" is visible.
 	waitFor(t, s, eventstore.Start, 1)
-	tx, err := s.DB().BeginTx(ctx, nil)
+	tx, err := postgres.AppendPool(s).BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +219,33 @@ func TestReplayAllAcrossQueries(t *testing.T) {
 			if got[i].ID != whole[i].ID {
 				t.Fatalf("chunk %d: event %d differs", chunk, i)
 			}
+		}
+	}
+}
+
+// TestAppendPoolPlansOnce: the append statements' sessions pin the generic
+// plan (see appendDSN); the main pool keeps PostgreSQL's default, which
+// ReadAll relies on.
+func TestAppendPoolPlansOnce(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		db   interface {
+			QueryRowContext(context.Context, string, ...any) *sql.Row
+		}
+		want string
+	}{
+		{"append pool", postgres.AppendPool(s), "force_generic_plan"},
+		{"main pool", s.DB(), "auto"},
+	} {
+		var got string
+		if err := c.db.QueryRowContext(ctx, `SHOW plan_cache_mode`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("%s: plan_cache_mode %s, want %s", c.name, got, c.want)
 		}
 	}
 }
