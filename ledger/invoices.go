@@ -34,6 +34,16 @@ type Reserver interface {
 	Reserve(ctx context.Context, name, invoiceID string) (string, error)
 }
 
+// NumberingReserver is a Reserver that can also draw the new invoice's
+// number in the round trip that binds the name (adapters/numbers does on
+// PostgreSQL). The number is 0 when the call did not bind the name or
+// could not draw one; Create then asks its Numberer, as it does for
+// invoices created without a name.
+type NumberingReserver interface {
+	Reserver
+	ReserveNumbered(ctx context.Context, name, invoiceID string) (bound string, number int64, err error)
+}
+
 // ErrReferenceConflict is returned by Create when an invoice with the same
 // reference_id exists but was created from a different request.
 var ErrReferenceConflict = errors.New("reference_id already used by a different invoice")
@@ -174,7 +184,9 @@ type CreateResult struct {
 // reference land on one stream and the store's NoStream check picks one
 // winner), else the one bound to the idempotency key (so that a retry
 // after a crash lands on the same invoice), else a fresh time-ordered id.
-func (iv *Invoices) invoiceID(ctx context.Context, referenceID, idempotencyKey string) (id string, fresh bool, err error) {
+// number is the invoice's number when the reservation drew it (see
+// NumberingReserver), else 0.
+func (iv *Invoices) invoiceID(ctx context.Context, referenceID, idempotencyKey string) (id string, fresh bool, number int64, err error) {
 	name := ""
 	switch {
 	case referenceID != "":
@@ -182,15 +194,23 @@ func (iv *Invoices) invoiceID(ctx context.Context, referenceID, idempotencyKey s
 	case idempotencyKey != "":
 		name = "key:" + idempotencyKey
 	default:
-		return NewID("inv"), true, nil
+		return NewID("inv"), true, 0, nil
 	}
 	if iv.refs == nil {
-		return DerivedID("inv", name), false, nil
+		return DerivedID("inv", name), false, 0, nil
 	}
 	minted := NewID("inv")
-	bound, err := iv.refs.Reserve(ctx, name, minted)
+	var bound string
+	if nr, ok := iv.refs.(NumberingReserver); ok {
+		bound, number, err = nr.ReserveNumbered(ctx, name, minted)
+	} else {
+		bound, err = iv.refs.Reserve(ctx, name, minted)
+	}
+	if bound != minted {
+		number = 0 // not this call's invoice: its number is its own
+	}
 	// Bound to the id minted just now: no invoice can have it yet.
-	return bound, bound == minted, err
+	return bound, bound == minted, number, err
 }
 
 // assumeFresh marks a command whose invoice id was minted for it.
@@ -207,7 +227,8 @@ func (iv *Invoices) Create(ctx context.Context, req InvoiceRequest, idempotencyK
 		return CreateResult{}, err
 	}
 	var fresh bool
-	if cmd.InvoiceID, fresh, err = iv.invoiceID(ctx, cmd.ReferenceID, idempotencyKey); err != nil {
+	var number int64
+	if cmd.InvoiceID, fresh, number, err = iv.invoiceID(ctx, cmd.ReferenceID, idempotencyKey); err != nil {
 		return CreateResult{}, err
 	}
 
@@ -230,7 +251,11 @@ func (iv *Invoices) Create(ctx context.Context, req InvoiceRequest, idempotencyK
 			return CreateResult{}, err
 		}
 	}
-	if !exists {
+	switch {
+	case exists:
+	case number > 0:
+		cmd.Number = number // drawn with the reservation
+	default:
 		if cmd.Number, err = iv.numbers.Next(ctx); err != nil {
 			return CreateResult{}, fmt.Errorf("ledger: allocate invoice number: %w", err)
 		}

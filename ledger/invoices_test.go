@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payledger/payledger/adapters/numbers"
 	"github.com/payledger/payledger/domain/invoice"
 	"github.com/payledger/payledger/eventstore"
 	"github.com/payledger/payledger/ledger"
@@ -99,6 +100,50 @@ func TestRefundOfFullyRefundedInvoice(t *testing.T) {
 			if !errors.Is(err, invoice.ErrRefundExceedsPayment) || errors.Is(err, invoice.ErrNotPaid) {
 				t.Fatalf("refund %q of a refunded invoice: %v", amount, err)
 			}
+		}
+	})
+}
+
+// TestCreateByReferenceNumbersEachInvoiceOnce: with the numbers adapter
+// (which on PostgreSQL draws the number in the reservation's statement),
+// creates by reference get consecutive numbers, and a repeated create
+// returns the first invoice with its number and draws none.
+func TestCreateByReferenceNumbersEachInvoiceOnce(t *testing.T) {
+	backends(t, func(t *testing.T, s eventstore.Store) {
+		ctx := context.Background()
+		db, ok := s.(numbers.Database)
+		if !ok {
+			t.Fatalf("%T has no SQL database", s)
+		}
+		seq, err := numbers.New(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs, err := numbers.NewReferences(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs.NumberFrom(seq)
+		iv := ledger.NewInvoices(ledger.New(s, newClock(t0).now), seq, refs, ledger.Policy{})
+		create := func(ref string) ledger.CreateResult {
+			t.Helper()
+			res, err := iv.Create(ctx, ledger.InvoiceRequest{Amount: "10.00", Currency: "USD", ReferenceID: ref, ExpiresAt: t0.Add(time.Hour)}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		a, b := create("order-a"), create("order-b")
+		again := create("order-a")
+		c := create("order-c")
+		if a.State.Number != numbers.First || b.State.Number != numbers.First+1 || c.State.Number != numbers.First+2 {
+			t.Fatalf("numbers %d, %d, %d; want %d onwards with no gap", a.State.Number, b.State.Number, c.State.Number, numbers.First)
+		}
+		if !again.Existing || again.State.ID != a.State.ID || again.State.Number != a.State.Number {
+			t.Fatalf("repeat: existing %v, %s #%d; want %s #%d", again.Existing, again.State.ID, again.State.Number, a.State.ID, a.State.Number)
+		}
+		if n, err := seq.Next(ctx); err != nil || n != numbers.First+3 {
+			t.Fatalf("next number %d, %v; want %d", n, err, numbers.First+3)
 		}
 	})
 }

@@ -88,6 +88,14 @@ func (s *Sequence) Next(ctx context.Context) (int64, error) {
 type References struct {
 	db       Database
 	postgres bool
+	seq      *Sequence // ReserveNumbered's numbers; nil: none drawn
+}
+
+// NumberFrom makes ReserveNumbered draw invoice numbers from seq, which
+// must be on the same database.
+func (r *References) NumberFrom(seq *Sequence) *References {
+	r.seq = seq
+	return r
 }
 
 // NewReferences migrates the table and returns the reservations.
@@ -124,6 +132,45 @@ SELECT invoice_id FROM ins
 UNION ALL
 SELECT invoice_id FROM payledger_invoice_refs WHERE name = $1
 LIMIT 1`
+
+// reserveNumberedSQL is reserveSQL that also draws the invoice number in
+// the same round trip, only when it binds the name: a repeated reference
+// or key finds its binding and burns no number. (Numbers come from the
+// sequence, which is not transactional, so a number drawn here is as
+// final as one drawn by Sequence.Next.)
+const reserveNumberedSQL = `WITH ins AS (
+	INSERT INTO payledger_invoice_refs (name, invoice_id) VALUES ($1, $2)
+	ON CONFLICT (name) DO NOTHING
+	RETURNING invoice_id, set_config('synchronous_commit', 'off', true))
+SELECT invoice_id, nextval('payledger_invoice_number') FROM ins
+UNION ALL
+SELECT invoice_id, NULL::bigint FROM payledger_invoice_refs WHERE name = $1
+LIMIT 1`
+
+// ReserveNumbered is Reserve that also returns the next invoice number
+// when this call bound name to id, saving Create a round trip. The number
+// is 0 when name was bound already, and also when numbers cannot be drawn
+// in the same statement (SQLite, or no NumberFrom): the caller then draws
+// one itself if it needs one.
+func (r *References) ReserveNumbered(ctx context.Context, name, id string) (string, int64, error) {
+	w, ok := r.db.(writeDB)
+	if !ok || !r.postgres || r.seq == nil || !r.seq.postgres {
+		bound, err := r.Reserve(ctx, name, id)
+		return bound, 0, err
+	}
+	var bound string
+	var n sql.NullInt64
+	err := w.WriteDB().QueryRowContext(ctx, reserveNumberedSQL, name, id).Scan(&bound, &n)
+	if errors.Is(err, sql.ErrNoRows) {
+		// As in Reserve: a concurrent reservation of name committed while
+		// this one waited on its key.
+		err = w.WriteDB().QueryRowContext(ctx, `SELECT invoice_id FROM payledger_invoice_refs WHERE name = $1`, name).Scan(&bound)
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("numbers: reserve: %w", err)
+	}
+	return bound, n.Int64, nil
+}
 
 // Reserve binds name to id unless it is bound already, and returns the id
 // it is bound to.

@@ -3,6 +3,7 @@ package numbers_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -111,6 +112,94 @@ func TestReferences(t *testing.T) {
 		}
 		if _, err := numbers.NewReferences(ctx, b); err != nil {
 			t.Fatalf("re-migration: %v", err)
+		}
+	})
+}
+
+// TestReserveNumbered: binding a name draws the invoice number in the same
+// statement on PostgreSQL (and leaves it to the caller, 0, on SQLite); a
+// name bound already, or lost in a race, burns no number.
+func TestReserveNumbered(t *testing.T) {
+	projectiontest.Backends(t, func(t *testing.T, b projections.Backend) {
+		ctx := context.Background()
+		pg := strings.Contains(b.DB().DriverName(), "postgres")
+		seq, err := numbers.New(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := numbers.NewReferences(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.NumberFrom(seq)
+		next := func() int64 {
+			t.Helper()
+			n, err := seq.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		n0 := next()
+		drawn := func(n int64) int64 { // what a binding call should return
+			if pg {
+				return n
+			}
+			return 0
+		}
+
+		bound, n, err := r.ReserveNumbered(ctx, "ref:x", "inv_1")
+		if err != nil || bound != "inv_1" || n != drawn(n0+1) {
+			t.Fatalf("first reservation: %q, %d, %v; want inv_1, %d", bound, n, err, drawn(n0+1))
+		}
+		if bound, n, err := r.ReserveNumbered(ctx, "ref:x", "inv_2"); err != nil || bound != "inv_1" || n != 0 {
+			t.Fatalf("repeat: %q, %d, %v; want inv_1 and no number", bound, n, err)
+		}
+		after := n0 + 1
+		if pg {
+			after = n0 + 2 // the first reservation drew n0+1
+		}
+		if got := next(); got != after {
+			t.Fatalf("Next after the reservations = %d, want %d (a repeat must not draw)", got, after)
+		}
+
+		var (
+			wg    sync.WaitGroup
+			mu    sync.Mutex
+			ids   = map[string]bool{}
+			drew  []int64
+			start = make(chan struct{})
+		)
+		for i := range 30 {
+			wg.Go(func() {
+				<-start
+				bound, n, err := r.ReserveNumbered(ctx, "ref:race", fmt.Sprintf("inv_%d", 100+i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				ids[bound] = true
+				if n != 0 {
+					drew = append(drew, n)
+				}
+				mu.Unlock()
+			})
+		}
+		close(start)
+		wg.Wait()
+		if len(ids) != 1 {
+			t.Fatalf("racing reservations bound %d ids", len(ids))
+		}
+		want := 0
+		if pg {
+			want = 1
+		}
+		if len(drew) != want {
+			t.Fatalf("%d racing reservations drew a number (%v), want %d", len(drew), drew, want)
+		}
+		if pg && drew[0] != after+1 {
+			t.Fatalf("the race's winner drew %d, want %d", drew[0], after+1)
 		}
 	})
 }
