@@ -24,8 +24,8 @@ const MaxTxLeaders = maxTxLeaders
 
 func NewTxGroup(b Backend) TxGroup { return TxGroup{&txGroup{b: b}} }
 
-func (g TxGroup) Commit(ctx context.Context, fn func(*sqlx.Tx) error) error {
-	return g.g.commit(ctx, fn)
+func (g TxGroup) Commit(ctx context.Context, name string, fn func(*sqlx.Tx) error) error {
+	return g.g.commit(ctx, name, fn)
 }
 
 // Occupy pretends n more transactions are running (n < 0 ends them).

@@ -269,7 +269,7 @@ func (r *Runner) apply(ctx context.Context, from eventstore.Position, batch []ev
 	}
 	var err error
 	if live && r.txs != nil {
-		err = r.txs.commit(ctx, fn)
+		err = r.txs.commit(ctx, r.Name(), fn)
 	} else {
 		err = r.b.WriteTx(ctx, fn) // a rebuild's large batches go alone
 	}

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -43,6 +44,7 @@ type txGroup struct {
 const maxTxLeaders = 3
 
 type txJob struct {
+	name string // the projection's: orders the batches of a transaction
 	fn   func(*sqlx.Tx) error
 	res  chan error    // buffered: the leader never blocks on it
 	lead chan struct{} // buffered: "you commit the queue now"
@@ -50,8 +52,8 @@ type txJob struct {
 
 // commit runs fn in a write transaction, alone or with other runners'
 // batches, and returns once that transaction has ended.
-func (g *txGroup) commit(ctx context.Context, fn func(*sqlx.Tx) error) error {
-	j := &txJob{fn: fn, res: make(chan error, 1), lead: make(chan struct{}, 1)}
+func (g *txGroup) commit(ctx context.Context, name string, fn func(*sqlx.Tx) error) error {
+	j := &txJob{name: name, fn: fn, res: make(chan error, 1), lead: make(chan struct{}, 1)}
 	g.mu.Lock()
 	lead := g.leaders < maxTxLeaders
 	if lead {
@@ -86,6 +88,10 @@ func (g *txGroup) lead(ctx context.Context, own *txJob) {
 	jobs := append([]*txJob{own}, g.queue...)
 	g.queue = nil
 	g.mu.Unlock()
+	// Always in the same order, so that two processes' combined
+	// transactions lock the checkpoint rows in the same order and cannot
+	// deadlock on them.
+	sort.Slice(jobs, func(a, b int) bool { return jobs[a].name < jobs[b].name })
 	errs := g.run(ctx, jobs)
 	for i, j := range jobs {
 		j.res <- errs[i]

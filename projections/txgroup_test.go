@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func TestTxGroupCombinesAndIsolates(t *testing.T) {
 				started, release := make(chan struct{}), make(chan struct{})
 				var wg sync.WaitGroup
 				wg.Go(func() {
-					if err := g.Commit(ctx, func(tx *sqlx.Tx) error {
+					if err := g.Commit(ctx, "holder", func(tx *sqlx.Tx) error {
 						close(started)
 						<-release
 						_, err := tx.ExecContext(ctx, `INSERT INTO txgroup_rows (n) VALUES (100)`)
@@ -60,9 +61,15 @@ func TestTxGroupCombinesAndIsolates(t *testing.T) {
 				<-started
 				const queued = 5
 				errs := make([]error, queued)
+				var orderMu sync.Mutex
+				var order []string // names in the order their batches ran
 				for i := range queued {
+					name := fmt.Sprintf("batch-%d", queued-i) // queued in descending name order
 					wg.Go(func() {
-						errs[i] = g.Commit(ctx, func(tx *sqlx.Tx) error {
+						errs[i] = g.Commit(ctx, name, func(tx *sqlx.Tx) error {
+							orderMu.Lock()
+							order = append(order, name)
+							orderMu.Unlock()
 							if i == tc.fail {
 								return boom
 							}
@@ -99,6 +106,11 @@ func TestTxGroupCombinesAndIsolates(t *testing.T) {
 				}
 				if fmt.Sprint(got) != fmt.Sprint(want) {
 					t.Errorf("rows %v, want %v", got, want)
+				}
+				// One order for every transaction, whatever the arrival
+				// order: two processes cannot deadlock on checkpoint rows.
+				if tc.fail < 0 && !slices.IsSorted(order) {
+					t.Errorf("batches ran in the order %v, want sorted by name", order)
 				}
 				combined, retried := g.Counts()
 				if combined != 1 || retried != tc.wantRetried {
