@@ -21,6 +21,7 @@ func TestSessionDSN(t *testing.T) {
 		{name: "kv reserved quoted name", dsn: "host=h application_name = 'payledger read model'", wantErr: "reserved"},
 		{name: "kv read-model pool", dsn: "host=h", app: readModelApp, wantApp: readModelApp},
 		{name: "kv escaped quote", dsn: `host=h application_name='o\'brien'`, wantApp: "o'brien"},
+		{name: "kv escaped backslash", dsn: `host=h application_name='a\\b\'c'`, wantApp: `a\b'c`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -147,7 +147,8 @@ func sessionDSN(dsn, app string) (string, error) {
 		return "", err
 	}
 	// Later keys win in lib/pq's key=value parsing.
-	return dsn + " synchronous_commit=on application_name='" + strings.ReplaceAll(name, "'", `\'`) + "'", nil
+	quoted := strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(name)
+	return dsn + " synchronous_commit=on application_name='" + quoted + "'", nil
 }
 
 // kvValue is key's value in a key=value connection string ("" if absent;
