@@ -3,25 +3,12 @@ package audit
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/payledger/payledger/eventstore"
-	"github.com/payledger/payledger/projections"
 	"github.com/payledger/payledger/projections/projectiontest"
 )
-
-// counting counts the reads that reach the store.
-type counting struct {
-	projections.Backend
-	reads atomic.Int64
-}
-
-func (c *counting) ReadAll(ctx context.Context, after eventstore.Position, limit int) ([]eventstore.RecordedEvent, error) {
-	c.reads.Add(1)
-	return c.Backend.ReadAll(ctx, after, limit)
-}
 
 // Three replays of different speeds, one of which stops early, read the
 // log through one shared read: every replay gets every event in order,
@@ -37,7 +24,7 @@ func TestSharedLogServesEveryReplayFromOneRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := &counting{Backend: b}
+	src := &projectiontest.Counting{Backend: b}
 	const size = 10
 	l := newSharedLog(src, size, 2)
 	readers := []*sharedReader{l.reader(), l.reader(), l.reader()}
@@ -82,7 +69,7 @@ func TestSharedLogServesEveryReplayFromOneRead(t *testing.T) {
 	}
 	l.close()
 	wg.Wait()
-	if n := src.reads.Load(); n != int64(published) {
+	if n := src.Reads.Load(); n != int64(published) {
 		t.Fatalf("the store was read %d times, the pass read it %d times", n, published)
 	}
 	for i, want := range []int{len(all), len(all), 3 * size} {

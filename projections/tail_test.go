@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,17 +14,6 @@ import (
 	"github.com/payledger/payledger/projections"
 	"github.com/payledger/payledger/projections/projectiontest"
 )
-
-// countingBackend counts the $all reads that reach the store.
-type countingBackend struct {
-	projections.Backend
-	reads atomic.Int64
-}
-
-func (c *countingBackend) ReadAll(ctx context.Context, after eventstore.Position, limit int) ([]eventstore.RecordedEvent, error) {
-	c.reads.Add(1)
-	return c.Backend.ReadAll(ctx, after, limit)
-}
 
 // appendEvents appends n events and waits until $all shows every event
 // appended so far (on PostgreSQL other packages' open transactions can
@@ -74,7 +62,7 @@ func TestTailSharesReads(t *testing.T) {
 	t.Parallel()
 	projectiontest.Backends(t, func(t *testing.T, b projections.Backend) {
 		ctx := context.Background()
-		cb := &countingBackend{Backend: b}
+		cb := &projectiontest.Counting{Backend: b}
 		tl := projections.NewTail(cb, 100)
 		appendEvents(t, b, 5)
 		all, err := b.ReadAll(ctx, eventstore.Start, 100)
@@ -106,7 +94,7 @@ func TestTailSharesReads(t *testing.T) {
 			if g, w := ids(got), ids(s.want); !slices.Equal(g, w) {
 				t.Fatalf("%s: got %v, want %v", s.name, g, w)
 			}
-			if n := cb.reads.Load(); n != s.wantReads {
+			if n := cb.Reads.Load(); n != s.wantReads {
 				t.Fatalf("%s: %d store reads, want %d", s.name, n, s.wantReads)
 			}
 		}
@@ -121,15 +109,15 @@ func TestTailSharesReads(t *testing.T) {
 		}
 		ch2 := b.Changed()
 		got, err := tl.Read(ctx, all[4].Position, 100, ch2)
-		if err != nil || len(got) != 1 || cb.reads.Load() != 2 {
-			t.Fatalf("after an append: %d events, %d store reads, %v", len(got), cb.reads.Load(), err)
+		if err != nil || len(got) != 1 || cb.Reads.Load() != 2 {
+			t.Fatalf("after an append: %d events, %d store reads, %v", len(got), cb.Reads.Load(), err)
 		}
 		sixth := got[0]
-		if got, err := tl.Read(ctx, all[2].Position, 100, ch2); err != nil || len(got) != 3 || got[2].ID != sixth.ID || cb.reads.Load() != 2 {
-			t.Fatalf("the grown run: %v, %d store reads, %v", ids(got), cb.reads.Load(), err)
+		if got, err := tl.Read(ctx, all[2].Position, 100, ch2); err != nil || len(got) != 3 || got[2].ID != sixth.ID || cb.Reads.Load() != 2 {
+			t.Fatalf("the grown run: %v, %d store reads, %v", ids(got), cb.Reads.Load(), err)
 		}
-		if got, err := tl.Read(ctx, sixth.Position, 100, ch2); err != nil || len(got) != 0 || cb.reads.Load() != 2 {
-			t.Fatalf("at the end under the new channel: %v, %d store reads, %v", ids(got), cb.reads.Load(), err)
+		if got, err := tl.Read(ctx, sixth.Position, 100, ch2); err != nil || len(got) != 0 || cb.Reads.Load() != 2 {
+			t.Fatalf("at the end under the new channel: %v, %d store reads, %v", ids(got), cb.Reads.Load(), err)
 		}
 	})
 }
@@ -140,7 +128,7 @@ func TestTailJoinsOneRead(t *testing.T) {
 	t.Parallel()
 	projectiontest.Backends(t, func(t *testing.T, b projections.Backend) {
 		ctx := context.Background()
-		cb := &countingBackend{Backend: b}
+		cb := &projectiontest.Counting{Backend: b}
 		tl := projections.NewTail(cb, 100)
 		appendEvents(t, b, 7)
 		ch := b.Changed()
@@ -162,7 +150,7 @@ func TestTailJoinsOneRead(t *testing.T) {
 		for err := range errs {
 			t.Fatal(err)
 		}
-		if n := cb.reads.Load(); n != 1 {
+		if n := cb.Reads.Load(); n != 1 {
 			t.Fatalf("%d store reads for 16 readers, want 1", n)
 		}
 	})
@@ -174,7 +162,7 @@ func TestTailKeepsTheLatest(t *testing.T) {
 	t.Parallel()
 	projectiontest.Backends(t, func(t *testing.T, b projections.Backend) {
 		ctx := context.Background()
-		cb := &countingBackend{Backend: b}
+		cb := &projectiontest.Counting{Backend: b}
 		tl := projections.NewTail(cb, 3)
 		appendEvents(t, b, 5)
 		ch := b.Changed()
@@ -182,11 +170,11 @@ func TestTailKeepsTheLatest(t *testing.T) {
 		if err != nil || len(all) != 5 {
 			t.Fatalf("%d events, %v", len(all), err)
 		}
-		if got, err := tl.Read(ctx, all[1].Position, 100, ch); err != nil || len(got) != 3 || cb.reads.Load() != 1 {
-			t.Fatalf("from the run's start: %v, %d store reads, %v", ids(got), cb.reads.Load(), err)
+		if got, err := tl.Read(ctx, all[1].Position, 100, ch); err != nil || len(got) != 3 || cb.Reads.Load() != 1 {
+			t.Fatalf("from the run's start: %v, %d store reads, %v", ids(got), cb.Reads.Load(), err)
 		}
-		if got, err := tl.Read(ctx, all[0].Position, 100, ch); err != nil || len(got) != 4 || cb.reads.Load() != 2 {
-			t.Fatalf("from before the run: %v, %d store reads, %v", ids(got), cb.reads.Load(), err)
+		if got, err := tl.Read(ctx, all[0].Position, 100, ch); err != nil || len(got) != 4 || cb.Reads.Load() != 2 {
+			t.Fatalf("from before the run: %v, %d store reads, %v", ids(got), cb.Reads.Load(), err)
 		}
 	})
 }

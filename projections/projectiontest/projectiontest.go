@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,6 +48,19 @@ func SQLite(tb testing.TB) projections.Backend {
 	}
 	tb.Cleanup(func() { s.Close() })
 	return s
+}
+
+// Counting wraps a backend and counts the $all reads that reach it, for
+// tests of code that is meant to share or save them.
+type Counting struct {
+	projections.Backend
+	Reads atomic.Int64
+}
+
+// ReadAll counts the read and passes it on.
+func (c *Counting) ReadAll(ctx context.Context, after eventstore.Position, limit int) ([]eventstore.RecordedEvent, error) {
+	c.Reads.Add(1)
+	return c.Backend.ReadAll(ctx, after, limit)
 }
 
 // Backends runs fn as parallel subtests "postgres" and "sqlite".
