@@ -132,9 +132,11 @@ func (t *tail) keep(from eventstore.Position, evs []eventstore.RecordedEvent, ch
 	case !ok:
 		t.from, t.evs = from, evs
 	case end > len(t.evs):
-		// A new array: callers hold slices of the old one.
-		run := make([]eventstore.RecordedEvent, 0, end)
-		t.evs = append(append(run, t.evs[:i]...), evs...)
+		// Both are runs of $all without gaps, so the read's first events
+		// are the run's last ones: only the new ones are added, past the
+		// end of every slice handed out (clip caps them), so no caller
+		// sees the array change.
+		t.evs = append(t.evs, evs[len(t.evs)-i:]...)
 	case end == len(t.evs) && seq > t.seq:
 		// The same end, seen by a later read: its channel is newer.
 	default:
