@@ -25,7 +25,7 @@ func TestSessionDSN(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := sessionDSN(tt.dsn, tt.app)
+			got, err := sessionDSN(tt.dsn, tt.app, genericPlans)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("sessionDSN(%q) = %q, %v; want error with %q", tt.dsn, got, err, tt.wantErr)
@@ -35,18 +35,20 @@ func TestSessionDSN(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var app, sync string
+			var app, sync, plans string
 			if strings.HasPrefix(got, "postgres://") {
 				u, err := url.Parse(got)
 				if err != nil {
 					t.Fatal(err)
 				}
-				app, sync = u.Query().Get("application_name"), u.Query().Get("synchronous_commit")
+				q := u.Query()
+				app, sync, plans = q.Get("application_name"), q.Get("synchronous_commit"), q.Get("plan_cache_mode")
 			} else {
-				app, sync = kvValue(got, "application_name"), kvValue(got, "synchronous_commit")
+				app, sync, plans = kvValue(got, "application_name"), kvValue(got, "synchronous_commit"), kvValue(got, "plan_cache_mode")
 			}
-			if app != tt.wantApp || sync != "on" {
-				t.Errorf("sessionDSN(%q) = %q: application_name %q, synchronous_commit %q; want %q, on", tt.dsn, got, app, sync, tt.wantApp)
+			if app != tt.wantApp || sync != "on" || plans != genericPlans.value {
+				t.Errorf("sessionDSN(%q) = %q: application_name %q, synchronous_commit %q, plan_cache_mode %q; want %q, on, %s",
+					tt.dsn, got, app, sync, plans, tt.wantApp, genericPlans.value)
 			}
 		})
 	}

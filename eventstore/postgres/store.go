@@ -21,7 +21,7 @@ import (
 type Store struct {
 	db *sqlx.DB
 	// ap is the appenders' pool: the append statements are prepared on it,
-	// and its sessions plan them once (see appendDSN).
+	// and its sessions plan them once (see genericPlans).
 	ap *sqlx.DB
 	// rm is WriteTx's pool. Its sessions carry the read-model mark (see
 	// horizonSQL) from their first statement and never append.
@@ -68,7 +68,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	apDSN, err := appendDSN(main)
+	apDSN, err := sessionDSN(dsn, "", genericPlans)
 	if err != nil {
 		return nil, err
 	}
@@ -120,35 +120,62 @@ func openPool(ctx context.Context, dsn string, conns int) (*sqlx.DB, error) {
 	return db, nil
 }
 
+// setting is a run-time parameter a pool's sessions start with.
+type setting struct{ key, value string }
+
+// genericPlans is the appenders' pool's setting: its sessions use a
+// generic plan for a prepared statement from its first run. PostgreSQL's
+// default plans a statement afresh for each run whenever its cost
+// estimates (which move with table statistics) make the generic plan look
+// dearer, and planning the combined append, a VALUES list of up to
+// maxGroupEvents rows, is most of its cost: ten-event appends at 32
+// writers ran at 25,000–28,000 events/s with custom plans against
+// 47,000–53,000 with the generic one (2026-12-08, same machine). The
+// default chose the generic plan in most runs here, but not in all
+// (37,800 and 38,700 in two); the plan is the same for any parameters, so
+// it is pinned. Reads stay on the main pool, where a generic plan would
+// hide ReadAll's LIMIT.
+var genericPlans = setting{"plan_cache_mode", "force_generic_plan"}
+
 // sessionDSN makes every session of a pool commit durably, whatever the
-// server's default (a ledger acknowledgement must survive a crash), and
-// sets its application_name: app for WriteTx's pool, which is how the $all
-// horizon recognises read-model transactions, and otherwise the caller's
-// name or "payledger". The caller may not borrow the read-model mark: on
-// the appenders' pool it would let readers pass running appends.
-func sessionDSN(dsn, app string) (string, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
+// server's default (a ledger acknowledgement must survive a crash), sets
+// its application_name, and adds the extra settings. The name is app for
+// WriteTx's pool, which is how the $all horizon recognises read-model
+// transactions, and otherwise the caller's name or "payledger". The caller
+// may not borrow the read-model mark: on the appenders' pool it would let
+// readers pass running appends.
+func sessionDSN(dsn, app string, extra ...setting) (string, error) {
+	isURL := strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+	var u *url.URL
+	var given string
+	if isURL {
+		var err error
+		if u, err = url.Parse(dsn); err != nil {
 			return "", fmt.Errorf("eventstore/postgres: database URL: %w", err)
 		}
-		q := u.Query()
-		name, err := appName(q.Get("application_name"), app)
-		if err != nil {
-			return "", err
-		}
-		q.Set("synchronous_commit", "on")
-		q.Set("application_name", name)
-		u.RawQuery = q.Encode()
-		return u.String(), nil
+		given = u.Query().Get("application_name")
+	} else {
+		given = kvValue(dsn, "application_name")
 	}
-	name, err := appName(kvValue(dsn, "application_name"), app)
+	name, err := appName(given, app)
 	if err != nil {
 		return "", err
 	}
+	settings := append([]setting{{"synchronous_commit", "on"}, {"application_name", name}}, extra...)
+	if isURL {
+		q := u.Query()
+		for _, st := range settings {
+			q.Set(st.key, st.value)
+		}
+		u.RawQuery = q.Encode()
+		return u.String(), nil
+	}
 	// Later keys win in lib/pq's key=value parsing.
-	quoted := strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(name)
-	return dsn + " synchronous_commit=on application_name='" + quoted + "'", nil
+	quote := strings.NewReplacer(`\`, `\\`, "'", `\'`)
+	for _, st := range settings {
+		dsn += " " + st.key + "='" + quote.Replace(st.value) + "'"
+	}
+	return dsn, nil
 }
 
 // kvValue is key's value in a key=value connection string ("" if absent;
@@ -188,32 +215,6 @@ func kvValue(dsn, key string) string {
 		}
 	}
 	return val
-}
-
-// appendDSN is the appenders' pool's: its sessions use a generic plan for
-// a prepared statement from its first run. PostgreSQL's default plans a
-// statement afresh for each run whenever its cost estimates (which move
-// with table statistics) make the generic plan look dearer, and planning
-// the combined append, a VALUES list of up to maxGroupEvents rows, is most
-// of its cost: ten-event appends at 32 writers ran at 25,000–28,000
-// events/s with custom plans against 47,000–53,000 with the generic one
-// (2026-12-08, same machine). The default chose the generic plan in most
-// runs here, but not in all (37,800–38,700 once); the plan is the same for
-// any parameters, so it is pinned. Reads stay on the main pool, where a
-// generic plan would hide ReadAll's LIMIT.
-func appendDSN(main string) (string, error) {
-	const key, val = "plan_cache_mode", "force_generic_plan"
-	if strings.HasPrefix(main, "postgres://") || strings.HasPrefix(main, "postgresql://") {
-		u, err := url.Parse(main)
-		if err != nil {
-			return "", fmt.Errorf("eventstore/postgres: database URL: %w", err)
-		}
-		q := u.Query()
-		q.Set(key, val)
-		u.RawQuery = q.Encode()
-		return u.String(), nil
-	}
-	return main + " " + key + "=" + val, nil
 }
 
 func appName(given, app string) (string, error) {

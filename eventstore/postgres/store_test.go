@@ -224,7 +224,7 @@ func TestReplayAllAcrossQueries(t *testing.T) {
 }
 
 // TestAppendPoolPlansOnce: the append statements' sessions pin the generic
-// plan (see appendDSN); the main pool keeps PostgreSQL's default, which
+// plan (see genericPlans); the main pool keeps PostgreSQL's default, which
 // ReadAll relies on.
 func TestAppendPoolPlansOnce(t *testing.T) {
 	t.Parallel()
