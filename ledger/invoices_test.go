@@ -119,11 +119,10 @@ func TestCreateByReferenceNumbersEachInvoiceOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		refs, err := numbers.NewReferences(ctx, db)
+		refs, err := numbers.NewReferences(ctx, db, seq)
 		if err != nil {
 			t.Fatal(err)
 		}
-		refs.NumberFrom(seq)
 		iv := ledger.NewInvoices(ledger.New(s, newClock(t0).now), seq, refs, ledger.Policy{})
 		create := func(ref string) ledger.CreateResult {
 			t.Helper()

@@ -67,7 +67,7 @@ func newEnv(t testing.TB, b projections.Backend, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refs, err := numbers.NewReferences(ctx, b)
+	refs, err := numbers.NewReferences(ctx, b, seq) // wired as the server wires it
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,20 +88,15 @@ func (s *Sequence) Next(ctx context.Context) (int64, error) {
 type References struct {
 	db       Database
 	postgres bool
-	seq      *Sequence // ReserveNumbered's numbers; nil: none drawn
-}
-
-// NumberFrom makes ReserveNumbered draw invoice numbers from seq, which
-// must be on the same database.
-func (r *References) NumberFrom(seq *Sequence) *References {
-	r.seq = seq
-	return r
+	seq      *Sequence // ReserveNumbered's numbers; nil: it draws none
 }
 
 // NewReferences migrates the table and returns the reservations.
-func NewReferences(ctx context.Context, db Database) (*References, error) {
+// ReserveNumbered draws invoice numbers from seq, which must be on the
+// same database; seq may be nil.
+func NewReferences(ctx context.Context, db Database, seq *Sequence) (*References, error) {
 	d := db.DB().DriverName()
-	r := &References{db: db, postgres: strings.Contains(d, "postgres") || strings.Contains(d, "pgx")}
+	r := &References{db: db, postgres: strings.Contains(d, "postgres") || strings.Contains(d, "pgx"), seq: seq}
 	err := db.WriteTx(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS payledger_invoice_refs (
 			name TEXT PRIMARY KEY,
@@ -119,71 +114,54 @@ func NewReferences(ctx context.Context, db Database) (*References, error) {
 type writeDB interface{ WriteDB() *sqlx.DB }
 
 // reserveSQL inserts the binding unless there is one, and returns the
-// binding either way, in one round trip. It is safe without a WAL flush of
-// its own: the invoice's append commits durably after this, and the WAL is
-// flushed in order, so a durable invoice implies a durable reservation.
-// The binding comes back empty only when a concurrent reservation of the
-// same name committed during the statement (see Reserve).
+// binding either way, in one round trip, with %s (the next invoice number,
+// or NULL) only when it bound the name: a repeated reference or key burns
+// no number. It is safe without a WAL flush of its own: the invoice's
+// append commits durably after this, and the WAL is flushed in order, so a
+// durable invoice implies a durable reservation. (The sequence is not
+// transactional anyway: a number drawn here is as final as one drawn by
+// Sequence.Next.) The binding comes back empty only when a concurrent
+// reservation of the same name committed during the statement (see
+// reserve).
 const reserveSQL = `WITH ins AS (
 	INSERT INTO payledger_invoice_refs (name, invoice_id) VALUES ($1, $2)
 	ON CONFLICT (name) DO NOTHING
 	RETURNING invoice_id, set_config('synchronous_commit', 'off', true))
-SELECT invoice_id FROM ins
-UNION ALL
-SELECT invoice_id FROM payledger_invoice_refs WHERE name = $1
-LIMIT 1`
-
-// reserveNumberedSQL is reserveSQL that also draws the invoice number in
-// the same round trip, only when it binds the name: a repeated reference
-// or key finds its binding and burns no number. (Numbers come from the
-// sequence, which is not transactional, so a number drawn here is as
-// final as one drawn by Sequence.Next.)
-const reserveNumberedSQL = `WITH ins AS (
-	INSERT INTO payledger_invoice_refs (name, invoice_id) VALUES ($1, $2)
-	ON CONFLICT (name) DO NOTHING
-	RETURNING invoice_id, set_config('synchronous_commit', 'off', true))
-SELECT invoice_id, nextval('payledger_invoice_number') FROM ins
+SELECT invoice_id, %s FROM ins
 UNION ALL
 SELECT invoice_id, NULL::bigint FROM payledger_invoice_refs WHERE name = $1
 LIMIT 1`
 
-// ReserveNumbered is Reserve that also returns the next invoice number
-// when this call bound name to id, saving Create a round trip. The number
-// is 0 when name was bound already, and also when numbers cannot be drawn
-// in the same statement (SQLite, or no NumberFrom): the caller then draws
-// one itself if it needs one.
-func (r *References) ReserveNumbered(ctx context.Context, name, id string) (string, int64, error) {
-	w, ok := r.db.(writeDB)
-	if !ok || !r.postgres || r.seq == nil || !r.seq.postgres {
-		bound, err := r.Reserve(ctx, name, id)
-		return bound, 0, err
-	}
-	var bound string
-	var n sql.NullInt64
-	err := w.WriteDB().QueryRowContext(ctx, reserveNumberedSQL, name, id).Scan(&bound, &n)
-	if errors.Is(err, sql.ErrNoRows) {
-		// As in Reserve: a concurrent reservation of name committed while
-		// this one waited on its key.
-		err = w.WriteDB().QueryRowContext(ctx, `SELECT invoice_id FROM payledger_invoice_refs WHERE name = $1`, name).Scan(&bound)
-	}
-	if err != nil {
-		return "", 0, fmt.Errorf("numbers: reserve: %w", err)
-	}
-	return bound, n.Int64, nil
-}
+var (
+	reservePlain    = fmt.Sprintf(reserveSQL, "NULL::bigint")
+	reserveNumbered = fmt.Sprintf(reserveSQL, "nextval('payledger_invoice_number')")
+)
 
 // Reserve binds name to id unless it is bound already, and returns the id
 // it is bound to.
 func (r *References) Reserve(ctx context.Context, name, id string) (string, error) {
-	q := func(s string) string {
-		if r.postgres {
-			return sqlx.Rebind(sqlx.DOLLAR, s)
-		}
-		return s
-	}
+	bound, _, err := r.reserve(ctx, name, id, false)
+	return bound, err
+}
+
+// ReserveNumbered is Reserve that also returns the next invoice number
+// when this call bound name to id, saving Create a round trip. The number
+// is 0 when name was bound already, and also when numbers cannot be drawn
+// in the same statement (SQLite, or no sequence given): the caller then
+// draws one itself if it needs one.
+func (r *References) ReserveNumbered(ctx context.Context, name, id string) (string, int64, error) {
+	return r.reserve(ctx, name, id, r.seq != nil && r.seq.postgres)
+}
+
+func (r *References) reserve(ctx context.Context, name, id string, draw bool) (string, int64, error) {
 	var bound string
 	if w, ok := r.db.(writeDB); ok && r.postgres {
-		err := w.WriteDB().QueryRowContext(ctx, reserveSQL, name, id).Scan(&bound)
+		stmt := reservePlain
+		if draw {
+			stmt = reserveNumbered
+		}
+		var n sql.NullInt64
+		err := w.WriteDB().QueryRowContext(ctx, stmt, name, id).Scan(&bound, &n)
 		if errors.Is(err, sql.ErrNoRows) {
 			// A concurrent reservation of name committed while this one
 			// waited on its key: the statement's snapshot predates it, a
@@ -191,9 +169,15 @@ func (r *References) Reserve(ctx context.Context, name, id string) (string, erro
 			err = w.WriteDB().QueryRowContext(ctx, `SELECT invoice_id FROM payledger_invoice_refs WHERE name = $1`, name).Scan(&bound)
 		}
 		if err != nil {
-			return "", fmt.Errorf("numbers: reserve: %w", err)
+			return "", 0, fmt.Errorf("numbers: reserve: %w", err)
 		}
-		return bound, nil
+		return bound, n.Int64, nil
+	}
+	q := func(s string) string {
+		if r.postgres {
+			return sqlx.Rebind(sqlx.DOLLAR, s)
+		}
+		return s
 	}
 	err := r.db.WriteTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, q(`INSERT INTO payledger_invoice_refs (name, invoice_id) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), name, id); err != nil {
@@ -202,7 +186,7 @@ func (r *References) Reserve(ctx context.Context, name, id string) (string, erro
 		return tx.QueryRowContext(ctx, q(`SELECT invoice_id FROM payledger_invoice_refs WHERE name = ?`), name).Scan(&bound)
 	})
 	if err != nil {
-		return "", fmt.Errorf("numbers: reserve: %w", err)
+		return "", 0, fmt.Errorf("numbers: reserve: %w", err)
 	}
-	return bound, nil
+	return bound, 0, nil
 }

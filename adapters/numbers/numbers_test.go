@@ -73,7 +73,7 @@ func TestSequence(t *testing.T) {
 func TestReferences(t *testing.T) {
 	projectiontest.Backends(t, func(t *testing.T, b projections.Backend) {
 		ctx := context.Background()
-		r, err := numbers.NewReferences(ctx, b)
+		r, err := numbers.NewReferences(ctx, b, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +110,7 @@ func TestReferences(t *testing.T) {
 		if len(ids) != 1 {
 			t.Fatalf("racing reservations bound %d ids: %v", len(ids), ids)
 		}
-		if _, err := numbers.NewReferences(ctx, b); err != nil {
+		if _, err := numbers.NewReferences(ctx, b, nil); err != nil {
 			t.Fatalf("re-migration: %v", err)
 		}
 	})
@@ -127,11 +127,10 @@ func TestReserveNumbered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := numbers.NewReferences(ctx, b)
+		r, err := numbers.NewReferences(ctx, b, seq)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.NumberFrom(seq)
 		next := func() int64 {
 			t.Helper()
 			n, err := seq.Next(ctx)
@@ -154,6 +153,14 @@ func TestReserveNumbered(t *testing.T) {
 		}
 		if bound, n, err := r.ReserveNumbered(ctx, "ref:x", "inv_2"); err != nil || bound != "inv_1" || n != 0 {
 			t.Fatalf("repeat: %q, %d, %v; want inv_1 and no number", bound, n, err)
+		}
+		// Without a sequence nothing is drawn (checked by Next below too).
+		plain, err := numbers.NewReferences(ctx, b, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bound, n, err := plain.ReserveNumbered(ctx, "ref:y", "inv_9"); err != nil || bound != "inv_9" || n != 0 {
+			t.Fatalf("reservation without a sequence: %q, %d, %v; want inv_9 and no number", bound, n, err)
 		}
 		after := n0 + 1
 		if pg {

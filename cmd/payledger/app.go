@@ -75,11 +75,11 @@ func (a *app) wire(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("invoice numbers: %w", err)
 	}
-	refs, err := numbers.NewReferences(ctx, a.be)
+	// A create by reference draws its number as it reserves the reference.
+	refs, err := numbers.NewReferences(ctx, a.be, seq)
 	if err != nil {
 		return fmt.Errorf("reference ids: %w", err)
 	}
-	refs.NumberFrom(seq) // a create by reference draws its number as it reserves
 	policy := ledger.DefaultPolicy()
 	policy.LinkTTLMin, policy.LinkTTLMax, policy.LinkTTLDefault = a.cfg.LinkTTLMin, a.cfg.LinkTTLMax, a.cfg.LinkTTLDefault
 	// Invoices may only name providers this server can take payments
