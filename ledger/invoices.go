@@ -206,9 +206,6 @@ func (iv *Invoices) invoiceID(ctx context.Context, referenceID, idempotencyKey s
 	} else {
 		bound, err = iv.refs.Reserve(ctx, name, minted)
 	}
-	if bound != minted {
-		number = 0 // not this call's invoice: its number is its own
-	}
 	// Bound to the id minted just now: no invoice can have it yet.
 	return bound, bound == minted, number, err
 }

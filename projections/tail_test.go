@@ -46,6 +46,15 @@ func appendEvents(t *testing.T, b eventstore.Store, n int) {
 	}
 }
 
+// tailOver appends n events to b and returns a tail keeping keep events
+// over b, and the count of the reads that reach b.
+func tailOver(t *testing.T, b projections.Backend, keep, n int) (projections.Tail, *projectiontest.Counting) {
+	t.Helper()
+	cb := &projectiontest.Counting{Backend: b}
+	appendEvents(t, b, n)
+	return projections.NewTail(cb, keep), cb
+}
+
 // ids lists the events' ids, for comparing answers.
 func ids(evs []eventstore.RecordedEvent) []string {
 	out := make([]string, len(evs))
@@ -62,9 +71,7 @@ func TestTailSharesReads(t *testing.T) {
 	t.Parallel()
 	projectiontest.Backends(t, func(t *testing.T, b projections.Backend) {
 		ctx := context.Background()
-		cb := &projectiontest.Counting{Backend: b}
-		tl := projections.NewTail(cb, 100)
-		appendEvents(t, b, 5)
+		tl, cb := tailOver(t, b, 100, 5)
 		all, err := b.ReadAll(ctx, eventstore.Start, 100)
 		if err != nil || len(all) != 5 {
 			t.Fatalf("%d events, %v", len(all), err)
@@ -128,9 +135,7 @@ func TestTailJoinsOneRead(t *testing.T) {
 	t.Parallel()
 	projectiontest.Backends(t, func(t *testing.T, b projections.Backend) {
 		ctx := context.Background()
-		cb := &projectiontest.Counting{Backend: b}
-		tl := projections.NewTail(cb, 100)
-		appendEvents(t, b, 7)
+		tl, cb := tailOver(t, b, 100, 7)
 		ch := b.Changed()
 		var wg sync.WaitGroup
 		errs := make(chan error, 16)
@@ -162,9 +167,7 @@ func TestTailKeepsTheLatest(t *testing.T) {
 	t.Parallel()
 	projectiontest.Backends(t, func(t *testing.T, b projections.Backend) {
 		ctx := context.Background()
-		cb := &projectiontest.Counting{Backend: b}
-		tl := projections.NewTail(cb, 3)
-		appendEvents(t, b, 5)
+		tl, cb := tailOver(t, b, 3, 5)
 		ch := b.Changed()
 		all, err := tl.Read(ctx, eventstore.Start, 100, ch)
 		if err != nil || len(all) != 5 {
