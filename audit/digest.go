@@ -130,7 +130,7 @@ func (d *Digests) Apply(ctx context.Context, tx *sqlx.Tx, batch []eventstore.Rec
 		n++
 		last = Digest{Events: n, Position: e.Position, EventID: e.ID, Digest: hex.EncodeToString(cur)}
 		if n%d.every == 0 {
-			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO audit_digests (events, commit_pos, prepare_pos, event_id, digest) VALUES (?, ?, ?, ?, ?)`),
+			if err := projections.Exec(ctx, tx, tx.Rebind(`INSERT INTO audit_digests (events, commit_pos, prepare_pos, event_id, digest) VALUES (?, ?, ?, ?, ?)`),
 				int64(n), int64(e.Position.Commit), int64(e.Position.Prepare), e.ID, last.Digest); err != nil {
 				return fmt.Errorf("audit: record digest %d: %w", n, err)
 			}
@@ -139,7 +139,7 @@ func (d *Digests) Apply(ctx context.Context, tx *sqlx.Tx, batch []eventstore.Rec
 	if n == head.Events {
 		return nil
 	}
-	_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO audit_digest_head (id, events, commit_pos, prepare_pos, event_id, digest) VALUES (1, ?, ?, ?, ?, ?)
+	err = projections.Exec(ctx, tx, tx.Rebind(`INSERT INTO audit_digest_head (id, events, commit_pos, prepare_pos, event_id, digest) VALUES (1, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET events = excluded.events, commit_pos = excluded.commit_pos, prepare_pos = excluded.prepare_pos, event_id = excluded.event_id, digest = excluded.digest`),
 		int64(last.Events), int64(last.Position.Commit), int64(last.Position.Prepare), last.EventID, last.Digest)
 	if err != nil {

@@ -29,5 +29,11 @@
 //   - Apply may share its transaction with other projections' batches:
 //     no transaction-wide settings (SET LOCAL), no names another
 //     projection could also use; and batches must not be modified, since
-//     the runners share them.
+//     the runners share them;
+//   - write with Exec, Upsert and DeleteIn where the statement's result is
+//     not needed: in a live batch on PostgreSQL they are deferred and sent
+//     together just before the commit (see deferred.go). A statement sent
+//     on tx directly runs at once, ahead of what is deferred, so an Apply
+//     that reads, or writes directly, rows it wrote through those helpers
+//     in the same Apply calls Flush first.
 package projections

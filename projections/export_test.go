@@ -44,3 +44,16 @@ func (g TxGroup) Queued() int {
 func (g TxGroup) Counts() (combined, retried int64) {
 	return g.g.combined.Load(), g.g.retried.Load()
 }
+
+// DeferWrites exposes the live batches' deferred writes (see deferral).
+func DeferWrites(tx *sqlx.Tx) (end func()) { return deferWrites(tx) }
+
+// Inline exposes the literal rendering of deferred statements.
+func Inline(query string, args ...any) (string, bool) { return inline(query, args) }
+
+// AdvanceCheckpoint exposes the checkpoint step of every batch.
+func AdvanceCheckpoint(ctx context.Context, tx *sqlx.Tx, name string, from, to eventstore.Position) error {
+	return advanceCheckpoint(ctx, tx, name, from, to, 0)
+}
+
+var ErrCheckpointMoved = errCheckpointMoved

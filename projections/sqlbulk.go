@@ -58,7 +58,7 @@ func Upsert(ctx context.Context, tx *sqlx.Tx, table string, cols, key []string, 
 			args = append(args, rows[i]...)
 		}
 		b.WriteString(conflict)
-		if _, err := tx.ExecContext(ctx, tx.Rebind(b.String()), args...); err != nil {
+		if err := Exec(ctx, tx, tx.Rebind(b.String()), args...); err != nil {
 			return fmt.Errorf("upsert %s: %w", table, err)
 		}
 	}
@@ -82,7 +82,7 @@ func upsertArrays(ctx context.Context, tx *sqlx.Tx, table string, cols []string,
 	}
 	b.WriteString(")")
 	b.WriteString(conflict)
-	if _, err := tx.ExecContext(ctx, b.String(), arrays...); err != nil {
+	if err := Exec(ctx, tx, b.String(), arrays...); err != nil {
 		return fmt.Errorf("upsert %s: %w", table, err)
 	}
 	return nil
@@ -145,7 +145,7 @@ func DeleteIn(ctx context.Context, tx *sqlx.Tx, table, col string, vals []string
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, tx.Rebind(q), args...); err != nil {
+		if err := Exec(ctx, tx, tx.Rebind(q), args...); err != nil {
 			return fmt.Errorf("delete from %s: %w", table, err)
 		}
 	}

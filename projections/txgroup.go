@@ -24,10 +24,13 @@ import (
 // batches committed on its own, so each runner gets exactly the error it
 // would have had alone and one projection's failure never holds back the
 // others. Projections already tolerate a rolled-back Apply (see doc.go).
+//
+// On PostgreSQL these transactions defer the batches' writes to one round
+// trip before the commit (see deferral); the reruns do not.
 type txGroup struct {
 	b Backend
-	// combined and retried count transactions that carried several
-	// batches and those of them rolled back and run one by one.
+	// combined counts transactions that carried several batches, retried
+	// the transactions rolled back and run again one batch at a time.
 	combined, retried atomic.Int64
 
 	mu      sync.Mutex
@@ -113,19 +116,23 @@ func (g *txGroup) run(ctx context.Context, jobs []*txJob) []error {
 	errs := make([]error, len(jobs))
 	if len(jobs) > 1 {
 		g.combined.Add(1)
-		err := g.b.WriteTx(ctx, func(tx *sqlx.Tx) error {
-			for _, j := range jobs {
-				if err := j.fn(tx); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err == nil {
-			return errs
-		}
-		g.retried.Add(1)
 	}
+	err := g.b.WriteTx(ctx, func(tx *sqlx.Tx) error {
+		defer deferWrites(tx)()
+		for _, j := range jobs {
+			if err := j.fn(tx); err != nil {
+				return err
+			}
+		}
+		return Flush(ctx, tx)
+	})
+	if err == nil {
+		return errs
+	}
+	// Rerun each batch alone and without deferred writes: its error is
+	// then its own, and a moved checkpoint is told apart (see
+	// advanceCheckpoint).
+	g.retried.Add(1)
 	for i, j := range jobs {
 		errs[i] = g.b.WriteTx(ctx, j.fn)
 	}

@@ -313,7 +313,7 @@ func (p *Projection) Apply(ctx context.Context, tx *sqlx.Tx, events []eventstore
 		return err
 	}
 	for _, k := range b.flagOrder {
-		if _, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE recon_items SET flags = ? WHERE invoice_id = ? AND id = ?`), b.flagsOnly[k], k.invoice, k.id); err != nil {
+		if err := projections.Exec(ctx, tx, tx.Rebind(`UPDATE recon_items SET flags = ? WHERE invoice_id = ? AND id = ?`), b.flagsOnly[k], k.invoice, k.id); err != nil {
 			return fmt.Errorf("recon: flag %s/%s: %w", k.invoice, k.id, err)
 		}
 	}
