@@ -20,9 +20,12 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "payledger_projection_lag_seconds",
-			Help:    "Time from an event being recorded to its projection commit.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+			Name: "payledger_projection_lag_seconds",
+			Help: "Time from an event being recorded to its projection commit.",
+			// Finer around the 100 ms target: between 50 and 250 ms a
+			// quantile is interpolated inside one bucket, and a p99 of
+			// 160 ms read as 240 ms.
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .075, .1, .125, .15, .2, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"projection"}),
 		LastLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "payledger_projection_last_lag_seconds",
