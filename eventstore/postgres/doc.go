@@ -34,11 +34,13 @@
 // Position is (tx_id, global_position). ReadAll returns only rows with
 // tx_id below the oldest transaction still running, in (tx_id,
 // global_position) order: an event that commits late is never passed
-// over, at the price that a write transaction left open anywhere on the
-// server (xids are server-wide) holds back $all until it ends. WriteTx's
-// own transactions are the exception: their pool is marked, and cannot append,
-// so read models committing beside the log do not stall its readers. Keep
-// other ledger-database transactions short. The horizon is the function
+// over, at the price that a write transaction left open in the ledger's
+// database holds back $all until it ends. Two kinds are exceptions: other
+// databases' transactions on the same server (xids are server-wide, but
+// they cannot write these tables), and WriteTx's own, whose pool is
+// marked and cannot append, so read models committing beside the log do
+// not stall its readers. Keep other ledger-database transactions short;
+// prepared (two-phase) transactions, which no session shows, still count. The horizon is the function
 // payledger_read_horizon(), which Migrate creates: a PL/pgSQL plan is
 // cached per session, where the same subquery inlined into every read
 // was planned again each time.

@@ -43,7 +43,8 @@ BEGIN
 	SELECT min(x) INTO h FROM pg_snapshot_xip(snap) x
 	WHERE (x::text::int8 % 4294967296) NOT IN (
 		SELECT a.backend_xid::text::int8 FROM pg_stat_get_activity(NULL) a
-		WHERE a.application_name = '` + readModelApp + `' AND a.backend_xid IS NOT NULL);
+		WHERE a.backend_xid IS NOT NULL AND (a.application_name = '` + readModelApp + `'
+			OR a.datid IS DISTINCT FROM (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())));
 	RETURN coalesce(h, pg_snapshot_xmax(snap));
 END
 $fn$;

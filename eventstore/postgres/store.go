@@ -277,8 +277,11 @@ func (s *Store) notify() {
 const selectCols = `global_position, tx_id, stream_id, stream_version, event_id, event_type, data, metadata, round(date_part('epoch', recorded_at) * 1e6)::int8`
 
 // horizonSQL is the first transaction id whose events a reader may not
-// pass yet: the oldest transaction still running, except transactions that
-// WriteTx opened. Those never append events (WriteTx is for read models),
+// pass yet: the oldest transaction still running, except transactions of
+// other databases on the server (transaction ids are the cluster's, but
+// only sessions of this database can write its events; a long transaction
+// elsewhere stalled every projection here) and transactions that WriteTx
+// opened. The latter never append events (WriteTx is for read models),
 // and without the exception every projection's commit would hold back
 // every $all reader while it runs. They are recognised by the
 // application_name of WriteTx's own pool, which its sessions carry from
@@ -287,7 +290,7 @@ const selectCols = `global_position, tx_id, stream_id, stream_version, event_id,
 //
 // Only transactions running when the snapshot was taken are candidates,
 // and pg_stat_activity is read after it, so an xid is skipped only if its
-// backend is one of the read-model pool's; an xid assigned after the
+// backend is one of the read-model pool's or another database's; an xid assigned after the
 // snapshot is at or above its xmax, beyond the horizon anyway. backend_xid
 // is a 32-bit xid: it is compared with the low half of the xid8.
 //

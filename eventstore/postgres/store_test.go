@@ -165,8 +165,7 @@ func TestReadAllPassesReadModelTransactions(t *testing.T) {
 	if _, err := s.Append(ctx, "after", eventstore.NoStream, e); err != nil {
 		t.Fatal(err)
 	}
-	// Other databases' transactions on the server may hold $all back for
-	// a moment; the read-model transaction stays open all along.
+	// The read-model transaction stays open all along.
 	evs := waitFor(t, s, eventstore.Start, 1)
 	close(release)
 	if err := <-done; err != nil {
@@ -174,6 +173,39 @@ func TestReadAllPassesReadModelTransactions(t *testing.T) {
 	}
 	if len(evs) != 1 || evs[0].ID != e.ID {
 		t.Fatalf("with a read-model transaction open, $all returned %v; want the event appended after it began", streams(evs))
+	}
+}
+
+// TestReadAllPassesOtherDatabases holds a transaction with an xid open in
+// another database of the same server: transaction ids are the cluster's,
+// but only this database's sessions can append its events, so $all must
+// not wait for it (it did, and one long transaction anywhere on a shared
+// server stalled every projection).
+func TestReadAllPassesOtherDatabases(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	other, err := sql.Open("postgres", pgtest.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE elsewhere (n int)`); err != nil { // assigns an xid
+		t.Fatal(err)
+	}
+	e := storetest.Event("after", `{}`)
+	if _, err := s.Append(ctx, "after", eventstore.NoStream, e); err != nil {
+		t.Fatal(err)
+	}
+	evs := waitFor(t, s, eventstore.Start, 1)
+	if len(evs) != 1 || evs[0].ID != e.ID {
+		t.Fatalf("with another database's transaction open, $all returned %v; want the event appended after it began", streams(evs))
 	}
 }
 
