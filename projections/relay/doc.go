@@ -3,8 +3,9 @@
 // its tables.
 //
 // The relay is a projection: it reads $all after its checkpoint like every
-// read model. On PostgreSQL it publishes through watermill-sql inside the
-// runner's transaction, so a message row exists exactly when the
+// read model. On PostgreSQL it writes watermill-sql's message rows (the
+// schema adapter's insert, as watermill-sql's Publisher would) inside the
+// runner's transaction, one of the batch's deferred writes, so a message row exists exactly when the
 // checkpoint past its event is committed — durable, and never published
 // twice by a crash. In embedded (SQLite) mode there is no broker: messages
 // go to an in-process watermill Publisher (typically a gochannel), and a

@@ -42,20 +42,19 @@ type Relay struct {
 	topic  string
 	local  message.Publisher // nil in SQL mode
 	schema wsql.DefaultPostgreSQLSchema
-	logger watermill.LoggerAdapter
 }
 
 // SQL returns a relay that inserts messages into watermill-sql's
 // PostgreSQL tables for topic, in the projection's own transaction.
 // Subscribe with NewSQLSubscriber.
 func SQL(topic string) *Relay {
-	return &Relay{topic: orDefault(topic), logger: watermill.NopLogger{}}
+	return &Relay{topic: orDefault(topic)}
 }
 
 // Local returns a relay that publishes to pub (for example a gochannel
 // shared with in-process consumers).
 func Local(topic string, pub message.Publisher) *Relay {
-	return &Relay{topic: orDefault(topic), local: pub, logger: watermill.NopLogger{}}
+	return &Relay{topic: orDefault(topic), local: pub}
 }
 
 func orDefault(topic string) string {
@@ -115,11 +114,27 @@ func (r *Relay) Apply(ctx context.Context, tx *sqlx.Tx, batch []eventstore.Recor
 	if r.local != nil {
 		return r.local.Publish(r.topic, msgs...)
 	}
-	pub, err := wsql.NewPublisher(wsql.TxFromStdSQL(tx.Tx), wsql.PublisherConfig{SchemaAdapter: r.schema}, r.logger)
+	// What watermill-sql's Publisher does (its schema adapter's insert,
+	// on the transaction), but through projections.Exec so that the
+	// insert is one of the batch's deferred writes instead of a round trip
+	// of its own. The payload and metadata go as text, not bytes: they
+	// are JSON (valid UTF-8, encoded above) into JSON columns, and text
+	// has a literal form that bytes do not.
+	q, err := r.schema.InsertQuery(wsql.InsertQueryParams{Topic: r.topic, Msgs: msgs})
 	if err != nil {
-		return err
+		return fmt.Errorf("relay: insert query: %w", err)
 	}
-	return pub.Publish(r.topic, msgs...)
+	args := make([]any, len(q.Args))
+	for i, a := range q.Args {
+		if b, ok := a.([]byte); ok {
+			a = string(b)
+		}
+		args[i] = a
+	}
+	if err := projections.Exec(ctx, tx, q.Query, args...); err != nil {
+		return fmt.Errorf("relay: publish: %w", err)
+	}
+	return nil
 }
 
 func encode(e eventstore.RecordedEvent) (*message.Message, error) {
