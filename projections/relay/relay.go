@@ -163,6 +163,14 @@ func encode(e eventstore.RecordedEvent) (*message.Message, error) {
 // NewSQLSubscriber subscribes to a SQL relay's topic as consumerGroup;
 // each group receives every message, and resumes after its last ack
 // across restarts.
+//
+// db must be a pool of the store's read-model sessions (the PostgreSQL
+// store's WriteDB), or of sessions with the same application_name: the
+// subscriber holds a transaction, with a transaction id, while a message
+// waits for its ack, and on any other session of the ledger's database
+// that transaction holds back $all, and every projection, until the ack
+// (up to watermill-sql's 30 s ack deadline). Its sessions never append
+// events, which is what the read-model sessions' exemption requires.
 func NewSQLSubscriber(db *sqlx.DB, consumerGroup string, poll time.Duration) (message.Subscriber, error) {
 	if poll <= 0 {
 		poll = 100 * time.Millisecond

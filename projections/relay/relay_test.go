@@ -120,7 +120,7 @@ func TestEveryEventOnceAcrossRestart(t *testing.T) {
 		if durable {
 			newRelay = func() *relay.Relay { return relay.SQL("") }
 			subscribe = func() (<-chan *message.Message, func()) {
-				sub, err := relay.NewSQLSubscriber(b.DB(), "ledger-consumer", 20*time.Millisecond)
+				sub, err := relay.NewSQLSubscriber(b.(interface{ WriteDB() *sqlx.DB }).WriteDB(), "ledger-consumer", 20*time.Millisecond)
 				if err != nil {
 					t.Fatal(err)
 				}
