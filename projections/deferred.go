@@ -34,10 +34,7 @@ import (
 // deferring, so every runner still gets its own error.
 
 // deferral is the pending SQL of one transaction.
-type deferral struct {
-	sql strings.Builder
-	n   int // statements
-}
+type deferral struct{ sql strings.Builder }
 
 // deferrals maps a *sqlx.Tx that defers to its pending SQL. A sync.Map
 // rather than a field because the transaction type is sqlx's; entries live
@@ -71,7 +68,6 @@ func Exec(ctx context.Context, tx *sqlx.Tx, query string, args ...any) error {
 		if text, ok := inline(query, args); ok {
 			d.sql.WriteString(text)
 			d.sql.WriteString(";\n")
-			d.n++
 			return nil
 		}
 		if err := Flush(ctx, tx); err != nil {
@@ -85,12 +81,11 @@ func Exec(ctx context.Context, tx *sqlx.Tx, query string, args ...any) error {
 // Flush sends tx's deferred statements, if any, in one round trip.
 func Flush(ctx context.Context, tx *sqlx.Tx) error {
 	d := deferred(tx)
-	if d == nil || d.n == 0 {
+	if d == nil || d.sql.Len() == 0 {
 		return nil
 	}
 	text := d.sql.String()
 	d.sql.Reset()
-	d.n = 0
 	// No arguments: lib/pq sends it as a simple query, which may hold
 	// several statements.
 	if _, err := tx.ExecContext(ctx, text); err != nil {
